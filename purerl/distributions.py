@@ -1,0 +1,96 @@
+"""Action distributions over a raw (pre-squash) action, built on distrax.
+
+The learner stores the raw sample and evaluates log-probabilities of it, never of the squashed
+action: inverting tanh near +-1 is numerically unstable.
+"""
+
+from __future__ import annotations
+
+import distrax
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class TanhNormal:
+    """Diagonal Gaussian squashed by tanh into (-1, 1). loc, scale: (..., action_size)."""
+
+    loc: jax.Array
+    scale: jax.Array
+
+    def _base(self) -> distrax.MultivariateNormalDiag:
+        return distrax.MultivariateNormalDiag(self.loc, self.scale)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return self._base().sample(seed=key)
+
+    def mode(self) -> jax.Array:
+        return self.loc
+
+    def log_prob(self, raw: jax.Array) -> jax.Array:
+        """Log-density of the squashed action tanh(raw), shape (...)."""
+        log_det = distrax.Tanh().forward_log_det_jacobian(raw).sum(-1)
+        return self._base().log_prob(raw) - log_det
+
+    def entropy(self, key: jax.Array) -> jax.Array:
+        """One-sample estimate (no closed form exists after the squash), shape (...)."""
+        raw = self.sample(key)
+        log_det = distrax.Tanh().forward_log_det_jacobian(raw).sum(-1)
+        return self._base().entropy() + log_det
+
+    def to_action(self, raw: jax.Array) -> jax.Array:
+        return jnp.tanh(raw)
+
+
+@struct.dataclass
+class ClippedNormal:
+    """Diagonal Gaussian whose samples are clipped to [-1, 1] before reaching the environment."""
+
+    loc: jax.Array
+    scale: jax.Array
+
+    def _base(self) -> distrax.MultivariateNormalDiag:
+        return distrax.MultivariateNormalDiag(self.loc, self.scale)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return self._base().sample(seed=key)
+
+    def mode(self) -> jax.Array:
+        return self.loc
+
+    def log_prob(self, raw: jax.Array) -> jax.Array:
+        return self._base().log_prob(raw)
+
+    def entropy(self, key: jax.Array) -> jax.Array:
+        del key
+        return self._base().entropy()
+
+    def to_action(self, raw: jax.Array) -> jax.Array:
+        return jnp.clip(raw, -1.0, 1.0)
+
+
+@struct.dataclass
+class Categorical:
+    """Categorical over `num_actions` discrete actions. logits: (..., num_actions)."""
+
+    logits: jax.Array
+
+    def _base(self) -> distrax.Categorical:
+        return distrax.Categorical(logits=self.logits)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return self._base().sample(seed=key)
+
+    def mode(self) -> jax.Array:
+        return jnp.argmax(self.logits, axis=-1)
+
+    def log_prob(self, raw: jax.Array) -> jax.Array:
+        return self._base().log_prob(raw)
+
+    def entropy(self, key: jax.Array) -> jax.Array:
+        del key
+        return self._base().entropy()
+
+    def to_action(self, raw: jax.Array) -> jax.Array:
+        return raw

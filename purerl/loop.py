@@ -1,0 +1,187 @@
+"""The one training loop: collect -> agent.update, with periodic deterministic evaluation.
+
+`Trainer.train(key)` is the whole run as one pure function (jit it, vmap it over keys). The CLI
+drives the very same `train_chunk` from Python between evaluations, so it can report progress
+and save the complete `TrainState` in between; both paths give identical numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from brax.envs.base import Env, State
+from flax import struct
+
+import envs
+from purerl.agents.ppo import PPOAgent
+from purerl.config import Config, validate
+from purerl.types import Agent, Metrics, Transition
+
+
+@struct.dataclass
+class TrainState:
+    """Everything a run needs to continue exactly: checkpoint this pytree to resume."""
+
+    agent: Any
+    env: State  # batched: every leaf has num_envs as its leading axis
+    key: jax.Array
+    iteration: jax.Array  # int32 scalar: completed collect-and-update iterations
+
+
+class Trainer:
+    """Builds the environment batch and the agent for `config`; all methods are pure.
+
+    `env` overrides `config.env` with an already-built single environment; `agent` overrides
+    the PPO agent built from `config.agent`.
+    """
+
+    def __init__(self, config: Config, env: Env | None = None, agent: Agent | None = None):
+        self.config = validate(config)
+        train = config.train
+        base = env if env is not None else envs.make(config.env.name, config.env.backend)
+        episodic = envs.EpisodeWrapper(base, config.env.episode_length)
+        self.env = envs.AutoResetWrapper(episodic, train.num_envs)
+        self.eval_env = episodic
+        if agent is None:
+            num_updates = train.num_iterations * config.agent.num_epochs
+            agent = PPOAgent(
+                config.agent,
+                envs.spec(base),
+                train.normalize_observations,
+                num_updates * config.agent.num_minibatches,
+            )
+        self.agent = agent
+
+    def init(self, key: jax.Array) -> TrainState:
+        """The initial state for one seed."""
+        agent_key, env_key, key = jax.random.split(key, 3)
+        return TrainState(
+            agent=self.agent.init(agent_key),
+            env=self.env.reset(env_key),
+            key=key,
+            iteration=jnp.zeros((), jnp.int32),
+        )
+
+    def collect(
+        self, agent_state: Any, env_state: State, key: jax.Array
+    ) -> tuple[State, Transition, Metrics]:
+        """Steps all environments unroll_length times with the current stochastic policy.
+
+        Returns the new batched env state, the (T, N) trajectory and the summed return, length
+        and count of the episodes that finished (only these reductions leave the loop).
+        """
+
+        def step(carry, step_key):
+            env_state, finished = carry
+            action, policy = self.agent.act(agent_state, env_state.obs, step_key, False)
+            next_state = self.env.step(env_state, action)
+            done = next_state.done
+            truncation = next_state.info["truncation"]
+            finished = {
+                "return": finished["return"] + (done * next_state.info["last_episode_return"]).sum(),
+                "length": finished["length"] + (done * next_state.info["last_episode_length"]).sum(),
+                "count": finished["count"] + done.sum(),
+            }
+            transition = Transition(
+                obs=env_state.obs,
+                policy=policy,
+                reward=next_state.reward,
+                termination=done * (1.0 - truncation),
+                truncation=truncation,
+                next_obs=next_state.info["final_obs"],
+            )
+            return (next_state, finished), transition
+
+        zeros = {"return": jnp.zeros(()), "length": jnp.zeros(()), "count": jnp.zeros(())}
+        keys = jax.random.split(key, self.config.train.unroll_length)
+        (env_state, finished), trajectory = jax.lax.scan(step, (env_state, zeros), keys)
+        return env_state, trajectory, finished
+
+    def iteration(self, state: TrainState) -> tuple[TrainState, Metrics]:
+        """One collect-and-update step."""
+        key, collect_key, update_key = jax.random.split(state.key, 3)
+        env_state, trajectory, finished = self.collect(state.agent, state.env, collect_key)
+        agent_state, metrics = self.agent.update(state.agent, trajectory, update_key)
+        metrics = dict(metrics, **{f"finished/{k}": v for k, v in finished.items()})
+        return TrainState(agent_state, env_state, key, state.iteration + 1), metrics
+
+    def run_iterations(self, state: TrainState, num_iterations: int) -> tuple[TrainState, Metrics]:
+        """`num_iterations` iterations in one scan; metrics averaged over them.
+
+        Training episode statistics cover the episodes that finished during these iterations.
+        """
+        state, metrics = jax.lax.scan(
+            lambda s, _: self.iteration(s), state, None, length=num_iterations
+        )
+        finished = {k[len("finished/") :]: metrics.pop(k).sum() for k in list(metrics)
+                    if k.startswith("finished/")}
+        count = jnp.maximum(finished["count"], 1.0)
+        metrics = {f"train/{k}": v.mean() for k, v in metrics.items()}
+        metrics["train/episode_return"] = finished["return"] / count
+        metrics["train/episode_length"] = finished["length"] / count
+        metrics["train/episodes"] = finished["count"]
+        return state, metrics
+
+    def evaluate(self, state: TrainState) -> tuple[TrainState, Metrics]:
+        """Runs one deterministic episode in each of num_eval_envs fresh environments.
+
+        Returns the state (only its key advances) and eval/episode_return, eval/episode_length
+        averaged over the episodes.
+        """
+        key, reset_key = jax.random.split(state.key)
+        num = self.config.train.num_eval_envs
+        env_state = jax.vmap(self.eval_env.reset)(jax.random.split(reset_key, num))
+
+        def still_running(carry):
+            return jnp.any(carry[1])
+
+        def step(carry):
+            env_state, active, returns, lengths = carry
+            action, _ = self.agent.act(state.agent, env_state.obs, reset_key, True)
+            env_state = jax.vmap(self.eval_env.step)(env_state, action)
+            returns = returns + active * env_state.reward
+            lengths = lengths + active
+            return env_state, active * (1.0 - env_state.done), returns, lengths
+
+        zeros = jnp.zeros((num,))
+        carry = (env_state, jnp.ones((num,)), zeros, zeros)
+        _, _, returns, lengths = jax.lax.while_loop(still_running, step, carry)
+        metrics = {"eval/episode_return": returns.mean(), "eval/episode_length": lengths.mean()}
+        return state.replace(key=key), metrics
+
+    def train_chunk(self, state: TrainState) -> tuple[TrainState, Metrics]:
+        """Trains for one evaluation interval, then evaluates. The CLI's unit of work."""
+        state, train_metrics = self.run_iterations(state, self.config.train.iterations_per_eval)
+        state, eval_metrics = self.evaluate(state)
+        return state, {**train_metrics, **eval_metrics, "iteration": state.iteration}
+
+    def train(
+        self, key: jax.Array, progress: Callable[[Metrics], None] | None = None
+    ) -> tuple[TrainState, Metrics]:
+        """The whole run as one pure function: (final state, metrics stacked over num_evals).
+
+        `progress`, if given, is called on the host with each evaluation's metrics while the
+        program runs (through jax.debug.callback; under vmap it receives batched arrays).
+        """
+
+        def chunk(state, _):
+            state, metrics = self.train_chunk(state)
+            if progress is not None:
+                jax.debug.callback(progress, metrics, ordered=True)
+            return state, metrics
+
+        return jax.lax.scan(chunk, self.init(key), None, length=self.config.train.num_evals)
+
+
+def make_train(
+    config: Config, env: Env | None = None, agent: Agent | None = None
+) -> Callable[[jax.Array], tuple[TrainState, Metrics]]:
+    """Returns train(key) -> (final TrainState, metrics stacked over evaluations).
+
+    `jax.jit(train)(key)` runs the whole training; `jax.vmap(train)(keys)` trains many seeds in
+    one program.
+    """
+    return Trainer(config, env, agent).train
