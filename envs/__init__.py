@@ -1,7 +1,7 @@
 """Brax-API environments and training wrappers. Knows nothing of purerl."""
 
 from envs.classic import CartPole, PointReach
-from envs.registry import BRAX_BACKENDS, EnvSpec, make, names, spec
+from envs.registry import BRAX_BACKENDS, OWN_NAMES, EnvSpec, make, names, spec
 from envs.wrappers import AutoResetWrapper, EpisodeWrapper
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "AutoResetWrapper",
     "CartPole",
     "EnvSpec",
+    "OWN_NAMES",
     "EpisodeWrapper",
     "PointReach",
     "make",

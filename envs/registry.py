@@ -13,6 +13,7 @@ from envs.classic import CartPole, PointReach
 BRAX_BACKENDS = ("generalized", "spring", "positional", "mjx")
 
 _OWN: dict[str, Callable[..., Env]] = {"cartpole": CartPole, "point_reach": PointReach}
+OWN_NAMES = tuple(sorted(_OWN))
 
 
 @dataclass(frozen=True)

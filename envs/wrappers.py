@@ -122,6 +122,8 @@ class AutoResetWrapper:
 
         info = dict(state.info)
         info.update(jax.tree.map(pick, fresh.info, {k: state.info[k] for k in fresh.info}))
+        # `truncation` describes the step just taken, not the new episode: keep it.
+        info["truncation"] = state.info["truncation"]
         info["reset_key"] = pick(keys[:, 1], state.info["reset_key"])
         return state.replace(
             pipeline_state=jax.tree.map(pick, fresh.pipeline_state, state.pipeline_state),

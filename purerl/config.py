@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+import envs
+
 Activation = Literal["tanh", "relu", "swish", "elu"]
 ContinuousDistribution = Literal["tanh_normal", "clipped_normal"]
 
@@ -18,8 +20,11 @@ class ConfigError(ValueError):
     """An invalid configuration: `field` names the offending field, the message says the fix."""
 
     def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
+        super().__init__(message)
         self.field = field_name
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.args[0]}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,14 @@ def _in_range(value: float, name: str, low: float, high: float, closed_low: bool
 def validate(config: Config) -> Config:
     """Checks every field and cross-field constraint; raises ConfigError naming the fix."""
     env, train, agent = config.env, config.train, config.agent
+    if env.name not in envs.names():
+        raise ConfigError("env.name", f"unknown environment {env.name!r}; choose one of "
+                          f"{', '.join(envs.names())}")
+    if env.backend is not None:
+        allowed = ("jax",) if env.name in envs.OWN_NAMES else envs.BRAX_BACKENDS
+        if env.backend not in allowed:
+            raise ConfigError("env.backend", f"{env.backend!r} does not apply to {env.name}; "
+                              f"choose one of {', '.join(allowed)} or leave it unset")
     _positive(env, "env", "episode_length")
     _positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
     _positive(train, "train", "num_eval_envs")

@@ -1,0 +1,41 @@
+import pytest
+
+from purerl import Config, ConfigError, EnvConfig, PPOConfig, TrainConfig, validate
+from purerl.config import replace
+
+
+@pytest.mark.parametrize(
+    "overrides,field,hint",
+    [
+        (dict(num_envs=0), "train.num_envs", "positive"),
+        (dict(num_minibatches=7), "agent.num_minibatches", "--num-minibatches 8"),
+        (dict(total_env_steps=1000), "train.total_env_steps", "--total-env-steps 20480"),
+        (dict(discount=1.5), "agent.discount", "[0.0, 1.0]"),
+        (dict(name="nope"), "env.name", "cartpole"),
+        (dict(backend="spring"), "env.backend", "jax"),
+        (dict(policy_hidden_sizes=(64, 0)), "agent.policy_hidden_sizes", "positive"),
+        (dict(entropy_coef=-1.0), "agent.entropy_coef", ">= 0"),
+    ],
+)
+def test_invalid_configs_name_field_and_fix(overrides, field, hint):
+    config = replace(Config(train=TrainConfig(num_envs=64, unroll_length=32, num_evals=10)),
+                     **overrides)
+    with pytest.raises(ConfigError) as error:
+        validate(config)
+    assert error.value.field == field
+    assert hint in str(error.value)
+
+
+def test_valid_config_and_iteration_arithmetic():
+    config = Config(EnvConfig("cartpole"), TrainConfig(num_envs=8, unroll_length=4,
+                                                       total_env_steps=1000, num_evals=3),
+                    PPOConfig(num_minibatches=2))
+    assert validate(config) is config
+    assert config.train.steps_per_iteration == 32
+    assert config.train.iterations_per_eval == 10  # 1000 // (32 * 3)
+    assert config.train.num_iterations == 30
+
+
+def test_replace_unknown_field():
+    with pytest.raises(ConfigError, match="no such config field"):
+        replace(Config(), bogus=1)

@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+
+
+def batched(name, num_envs, episode_length, **kwargs):
+    return envs.AutoResetWrapper(envs.EpisodeWrapper(envs.make(name, **kwargs), episode_length),
+                                 num_envs)
+
+
+def test_time_limit_truncates_and_autoreset_resamples_goals():
+    env = batched("point_reach", num_envs=8, episode_length=3)
+    state = env.reset(jax.random.PRNGKey(0))
+    first_goals = np.asarray(state.pipeline_state.goal)
+    step = jax.jit(env.step)
+    goals, dones, truncations = [first_goals], [], []
+    for _ in range(9):
+        previous_obs = state.obs
+        state = step(state, jnp.ones((8, 2)))
+        dones.append(np.asarray(state.done))
+        truncations.append(np.asarray(state.info["truncation"]))
+        goals.append(np.asarray(state.pipeline_state.goal))
+        # final_obs is the observation the step reached, before the reset replaced it.
+        moved = np.asarray(state.info["final_obs"][:, :2] - previous_obs[:, :2])
+        np.testing.assert_allclose(np.abs(moved), 0.1, atol=1e-5)
+    dones, truncations = np.array(dones), np.array(truncations)
+    np.testing.assert_array_equal(dones[:, 0], [0, 0, 1, 0, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(truncations, dones)  # point_reach never terminates
+    # Every reset draws a new goal in every slot; the anchors' autoreset would repeat goals[0].
+    for episode in range(1, 4):
+        assert not np.allclose(goals[3 * episode], first_goals)
+        assert not np.allclose(goals[3 * episode], goals[3 * episode - 3])
+    np.testing.assert_allclose(state.info["last_episode_length"], 3.0)
+
+
+def test_termination_is_not_truncation_and_episode_statistics():
+    env = batched("cartpole", num_envs=4, episode_length=500)
+    state = env.reset(jax.random.PRNGKey(1))
+    step = jax.jit(env.step)
+    for t in range(1, 200):
+        state = step(state, jnp.ones((4,), jnp.int32))  # always push right: falls quickly
+        if bool(state.done.any()):
+            break
+    assert t < 100
+    done = np.asarray(state.done) > 0
+    assert not np.asarray(state.info["truncation"])[done].any()
+    np.testing.assert_allclose(np.asarray(state.info["last_episode_return"])[done], t)
+    np.testing.assert_allclose(np.asarray(state.info["last_episode_length"])[done], t)
+    np.testing.assert_allclose(np.asarray(state.info["episode_return"])[done], 0.0)  # reset
+
+
+def test_step_keeps_dtypes_so_loops_compile_once():
+    env = batched("inverted_pendulum", num_envs=2, episode_length=10, backend="spring")
+    state = env.reset(jax.random.PRNGKey(0))
+    stepped = jax.jit(env.step)(state, jnp.zeros((2, 1)))
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(stepped), strict=True):
+        assert jax.typeof(a) == jax.typeof(b)
+
+
+@pytest.mark.parametrize("name", ["ant", "humanoid", "hopper", "inverted_pendulum"])
+def test_brax_registry_names(name):
+    env = envs.make(name, backend="spring")
+    spec = envs.spec(env)
+    assert spec.observation_size == env.observation_size > 0 and not spec.discrete
+
+
+def test_own_specs_and_unknown_names():
+    assert envs.spec(envs.make("cartpole")) == envs.EnvSpec(4, 1, 2)
+    assert envs.spec(envs.make("point_reach")) == envs.EnvSpec(4, 2, None)
+    with pytest.raises(ValueError, match="unknown environment 'nope'"):
+        envs.make("nope")
+    with pytest.raises(ValueError, match="unknown backend"):
+        envs.make("ant", backend="warp-speed")
