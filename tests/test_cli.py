@@ -1,0 +1,82 @@
+"""The run-directory contract and bad-input handling of `python -m experiments.run`."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
+    result = run_cli("ppo-cartpole", "--total-env-steps", "8192", "--num-envs", "16",
+                     "--unroll-length", "16", "--num-evals", "4", "--seed", "3",
+                     "--run-dir", str(run_dir), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return run_dir, result
+
+
+def test_run_directory_contract(finished_run):
+    run_dir, result = finished_run
+    assert str(run_dir) in result.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "ppo-cartpole" and config["train"]["seed"] == 3
+    assert config["train"]["num_envs"] == 16
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["env_steps"] for line in lines] == [2048, 4096, 6144, 8192]
+    for line in lines:
+        assert {"wall_time_s", "eval/episode_return", "eval/episode_length",
+                "train/episode_return", "train/loss/total"} <= set(line)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 8192
+    assert summary["compile_time_s"] > 0 and summary["train_time_s"] > 0
+    assert summary["env_steps_per_second"] == pytest.approx(8192 / summary["train_time_s"],
+                                                            rel=0.01)
+    assert summary["eval/episode_return"] == lines[-1]["eval/episode_return"]
+    assert summary["eval/episode_length"] == lines[-1]["eval/episode_length"]
+
+
+def test_existing_run_directory_is_never_overwritten(finished_run):
+    run_dir, _ = finished_run
+    before = (run_dir / "summary.json").read_text()
+    result = run_cli("ppo-cartpole", "--run-dir", str(run_dir))
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and "Traceback" not in result.stderr
+    assert (run_dir / "summary.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["ppo-nope"], "unknown preset 'ppo-nope'"),
+        (["ppo-cartpole", "--num-envs", "0"], "train.num_envs (--num-envs): must be positive"),
+        (["ppo-cartpole", "--num-minibatches", "7"], "--num-minibatches 8"),
+        (["ppo-cartpole", "--name", "nope"], "unknown environment 'nope'"),
+        (["ppo-cartpole", "--num-envs", "many"], "many"),
+        (["ppo-cartpole", "--no-such-field", "1"], "--no-such-field"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback_or_run_dir(tmp_path, args, message):
+    run_dir = tmp_path / "run"
+    result = run_cli(*args, "--run-dir", str(run_dir))
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert message in " ".join(output.split())
+    assert "Traceback" not in output
+    assert not run_dir.exists()
+
+
+def test_help_lists_presets():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for preset in ("ppo-cartpole", "ppo-inverted-pendulum", "ppo-ant", "ppo-humanoid"):
+        assert preset in result.stdout
