@@ -90,7 +90,9 @@ class AutoResetWrapper:
 
     def step(self, state: State, action: jax.Array) -> State:
         """Steps every environment with `action` (num_envs, ...) and resets finished ones."""
-        own = {k: state.info[k] for k in ("reset_key", "last_episode_return", "last_episode_length")}
+        own = {
+            k: state.info[k] for k in ("reset_key", "last_episode_return", "last_episode_length")
+        }
         inner = {k: v for k, v in state.info.items() if k not in own and k != "final_obs"}
         stepped = jax.vmap(self.env.step)(state.replace(info=inner), action)
         done = stepped.done > 0

@@ -95,15 +95,20 @@ def _sizes(text: str) -> tuple[int, ...]:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--env", default="inverted_pendulum")
-    p.add_argument("--backend", default="generalized", help="generalized | spring | positional | mjx")
+    p.add_argument(
+        "--backend", default="generalized", help="generalized | spring | positional | mjx"
+    )
     p.add_argument("--num-envs", type=int, default=1024)
     p.add_argument("--unroll-length", type=int, default=10)
     p.add_argument("--num-minibatches", type=int, default=8)
     p.add_argument("--num-epochs", type=int, default=4, help="brax: num_updates_per_batch")
     p.add_argument("--total-env-steps", type=int, default=500_000)
     p.add_argument("--episode-length", type=int, default=1000)
-    p.add_argument("--hidden-sizes", default="32,32,32,32",
-                   help="comma list used for both policy and value unless overridden")
+    p.add_argument(
+        "--hidden-sizes",
+        default="32,32,32,32",
+        help="comma list used for both policy and value unless overridden",
+    )
     p.add_argument("--policy-hidden-sizes", default=None)
     p.add_argument("--value-hidden-sizes", default=None)
     p.add_argument("--learning-rate", type=float, default=3e-4)
@@ -153,9 +158,12 @@ def main(argv=None) -> dict:
         now = time.perf_counter()
         metrics = {k: float(v) for k, v in metrics.items()}
         calls.append((now, int(step), metrics))
-        print(f"[anchor] step={int(step)} t={now - t_start:.1f}s "
-              f"eval/episode_reward={metrics.get('eval/episode_reward', float('nan')):.2f}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[anchor] step={int(step)} t={now - t_start:.1f}s "
+            f"eval/episode_reward={metrics.get('eval/episode_reward', float('nan')):.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     t_start = time.perf_counter()
     ppo.train(
@@ -194,8 +202,11 @@ def main(argv=None) -> dict:
             start, clean = i, True
             break
     if not clean:
-        print("[anchor] WARNING: no compile-free window; timing the last epoch only",
-              file=sys.stderr, flush=True)
+        print(
+            "[anchor] WARNING: no compile-free window; timing the last epoch only",
+            file=sys.stderr,
+            flush=True,
+        )
     (t1, s1, m1), (tl, sl, ml) = calls[start], calls[-1]
     train_time = tl - t1
     steps = sl - s1

@@ -227,7 +227,8 @@ def _fixed_trajectory(trainer: Trainer, key: jax.Array):
 def bench_update(trainer: Trainer, n: int, repeats: int, key: jax.Array, state, trajectory) -> dict:
     agent = trainer.agent
 
-    def run(agent_state, key):
+    # The trajectory is an argument (not a closed-over constant XLA could fold).
+    def run(agent_state, trajectory, key):
         def body(s, k):
             s, metrics = agent.update(s, trajectory, k)
             return s, metrics["loss/total"]
@@ -237,7 +238,7 @@ def bench_update(trainer: Trainer, n: int, repeats: int, key: jax.Array, state, 
     run = jax.jit(run)
 
     def make_args(i, prev):
-        return (state.agent if prev is None else prev[0], jax.random.fold_in(key, i))
+        return (state.agent if prev is None else prev[0], trajectory, jax.random.fold_in(key, i))
 
     r = time_calls(run, make_args, repeats, "update (fixed trajectory)")
     r.update(time_per_update_s=r["time_s"] / n)

@@ -9,8 +9,9 @@ class Progress:
     """Wraps tqdm over env steps; `enabled=False` prints nothing (batch jobs)."""
 
     def __init__(self, total_steps: int, enabled: bool = True):
-        self.bar = tqdm(total=total_steps, unit="step", unit_scale=True, disable=not enabled,
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total_steps, unit="step", unit_scale=True, disable=not enabled, dynamic_ncols=True
+        )
 
     def update(self, env_steps: int, steps_per_second: float, eval_return: float) -> None:
         self.bar.update(env_steps - self.bar.n)

@@ -39,8 +39,11 @@ def usage() -> str:
     lines = ["usage: python -m experiments.run PRESET [--field value ...]", "", "presets:"]
     for name, preset in PRESETS.items():
         lines.append(f"  {name:24s} {preset.description}")
-    lines += ["", f"default for `make run`: {DEFAULT_PRESET}",
-              "`python -m experiments.run PRESET --help` documents every field."]
+    lines += [
+        "",
+        f"default for `make run`: {DEFAULT_PRESET}",
+        "`python -m experiments.run PRESET --help` documents every field.",
+    ]
     return "\n".join(lines)
 
 
@@ -74,8 +77,10 @@ def make_run_dir(spec: RunSpec, preset: str) -> Path:
     else:
         path = Path(spec.run_dir)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise UsageError(f"run directory {path} already exists and is not empty; pass a new "
-                         f"--run-dir so earlier results are never overwritten")
+        raise UsageError(
+            f"run directory {path} already exists and is not empty; pass a new "
+            f"--run-dir so earlier results are never overwritten"
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -133,13 +133,17 @@ def validate(config: Config) -> Config:
     """Checks every field and cross-field constraint; raises ConfigError naming the fix."""
     env, train, agent = config.env, config.train, config.agent
     if env.name not in envs.names():
-        raise ConfigError("env.name", f"unknown environment {env.name!r}; choose one of "
-                          f"{', '.join(envs.names())}")
+        raise ConfigError(
+            "env.name", f"unknown environment {env.name!r}; choose one of {', '.join(envs.names())}"
+        )
     if env.backend is not None:
         allowed = ("jax",) if env.name in envs.OWN_NAMES else envs.BRAX_BACKENDS
         if env.backend not in allowed:
-            raise ConfigError("env.backend", f"{env.backend!r} does not apply to {env.name}; "
-                              f"choose one of {', '.join(allowed)} or leave it unset")
+            raise ConfigError(
+                "env.backend",
+                f"{env.backend!r} does not apply to {env.name}; "
+                f"choose one of {', '.join(allowed)} or leave it unset",
+            )
     _positive(env, "env", "episode_length")
     _positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
     _positive(train, "train", "num_eval_envs")
@@ -177,7 +181,9 @@ def replace(config: Config, **overrides: object) -> Config:
     """Returns `config` with fields replaced by name, searching the sections in order."""
     sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     for name, value in overrides.items():
-        owner = [s for s, obj in sections.items() if name in {f.name for f in dataclasses.fields(obj)}]
+        owner = [
+            s for s, obj in sections.items() if name in {f.name for f in dataclasses.fields(obj)}
+        ]
         if not owner:
             raise ConfigError(name, "no such config field")
         sections[owner[0]] = dataclasses.replace(sections[owner[0]], **{name: value})

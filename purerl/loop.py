@@ -81,8 +81,10 @@ class Trainer:
             done = next_state.done
             truncation = next_state.info["truncation"]
             finished = {
-                "return": finished["return"] + (done * next_state.info["last_episode_return"]).sum(),
-                "length": finished["length"] + (done * next_state.info["last_episode_length"]).sum(),
+                "return": finished["return"]
+                + (done * next_state.info["last_episode_return"]).sum(),
+                "length": finished["length"]
+                + (done * next_state.info["last_episode_length"]).sum(),
                 "count": finished["count"] + done.sum(),
             }
             transition = Transition(
@@ -116,8 +118,11 @@ class Trainer:
         state, metrics = jax.lax.scan(
             lambda s, _: self.iteration(s), state, None, length=num_iterations
         )
-        finished = {k[len("finished/") :]: metrics.pop(k).sum() for k in list(metrics)
-                    if k.startswith("finished/")}
+        finished = {
+            k[len("finished/") :]: metrics.pop(k).sum()
+            for k in list(metrics)
+            if k.startswith("finished/")
+        }
         count = jnp.maximum(finished["count"], 1.0)
         metrics = {f"train/{k}": v.mean() for k, v in metrics.items()}
         metrics["train/episode_return"] = finished["return"] / count

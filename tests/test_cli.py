@@ -11,16 +11,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
-    result = run_cli("ppo-cartpole", "--total-env-steps", "8192", "--num-envs", "16",
-                     "--unroll-length", "16", "--num-evals", "4", "--seed", "3",
-                     "--run-dir", str(run_dir), "--quiet")
+    result = run_cli(
+        "ppo-cartpole",
+        "--total-env-steps",
+        "8192",
+        "--num-envs",
+        "16",
+        "--unroll-length",
+        "16",
+        "--num-evals",
+        "4",
+        "--seed",
+        "3",
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     return run_dir, result
 
@@ -34,13 +52,19 @@ def test_run_directory_contract(finished_run):
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [line["env_steps"] for line in lines] == [2048, 4096, 6144, 8192]
     for line in lines:
-        assert {"wall_time_s", "eval/episode_return", "eval/episode_length",
-                "train/episode_return", "train/loss/total"} <= set(line)
+        assert {
+            "wall_time_s",
+            "eval/episode_return",
+            "eval/episode_length",
+            "train/episode_return",
+            "train/loss/total",
+        } <= set(line)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_steps"] == 8192
     assert summary["compile_time_s"] > 0 and summary["train_time_s"] > 0
-    assert summary["env_steps_per_second"] == pytest.approx(8192 / summary["train_time_s"],
-                                                            rel=0.01)
+    assert summary["env_steps_per_second"] == pytest.approx(
+        8192 / summary["train_time_s"], rel=0.01
+    )
     assert summary["eval/episode_return"] == lines[-1]["eval/episode_return"]
     assert summary["eval/episode_length"] == lines[-1]["eval/episode_length"]
 

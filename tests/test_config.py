@@ -18,8 +18,9 @@ from purerl.config import replace
     ],
 )
 def test_invalid_configs_name_field_and_fix(overrides, field, hint):
-    config = replace(Config(train=TrainConfig(num_envs=64, unroll_length=32, num_evals=10)),
-                     **overrides)
+    config = replace(
+        Config(train=TrainConfig(num_envs=64, unroll_length=32, num_evals=10)), **overrides
+    )
     with pytest.raises(ConfigError) as error:
         validate(config)
     assert error.value.field == field
@@ -27,9 +28,11 @@ def test_invalid_configs_name_field_and_fix(overrides, field, hint):
 
 
 def test_valid_config_and_iteration_arithmetic():
-    config = Config(EnvConfig("cartpole"), TrainConfig(num_envs=8, unroll_length=4,
-                                                       total_env_steps=1000, num_evals=3),
-                    PPOConfig(num_minibatches=2))
+    config = Config(
+        EnvConfig("cartpole"),
+        TrainConfig(num_envs=8, unroll_length=4, total_env_steps=1000, num_evals=3),
+        PPOConfig(num_minibatches=2),
+    )
     assert validate(config) is config
     assert config.train.steps_per_iteration == 32
     assert config.train.iterations_per_eval == 10  # 1000 // (32 * 3)

@@ -38,8 +38,13 @@ def test_gae_matches_python_loop_with_terminations_and_truncations(discount, lam
     expected = reference_gae(rewards, values, next_values, terminations, truncations, discount, lam)
     dones = terminations | truncations
     advantages, returns = compute_gae(
-        jnp.asarray(rewards), jnp.asarray(values), jnp.asarray(next_values),
-        jnp.asarray(terminations, jnp.float32), jnp.asarray(dones, jnp.float32), discount, lam,
+        jnp.asarray(rewards),
+        jnp.asarray(values),
+        jnp.asarray(next_values),
+        jnp.asarray(terminations, jnp.float32),
+        jnp.asarray(dones, jnp.float32),
+        discount,
+        lam,
     )
     np.testing.assert_allclose(advantages, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(returns, expected + values, rtol=1e-5, atol=1e-5)
@@ -49,13 +54,23 @@ def test_gae_hand_computed_single_env():
     # Two steps, truncated at the end: A1 = r1 + g*V'(s2) - V(s1) = 1 + 0.5*4 - 1 = 2;
     # A0 = (r0 + g*V(s1) - V(s0)) + g*l*A1 = (0 + 0.5*1 - 2) + 0.5*0.5*2 = -1.
     advantages, _ = compute_gae(
-        jnp.array([[0.0], [1.0]]), jnp.array([[2.0], [1.0]]), jnp.array([[1.0], [4.0]]),
-        jnp.zeros((2, 1)), jnp.array([[0.0], [1.0]]), 0.5, 0.5,
+        jnp.array([[0.0], [1.0]]),
+        jnp.array([[2.0], [1.0]]),
+        jnp.array([[1.0], [4.0]]),
+        jnp.zeros((2, 1)),
+        jnp.array([[0.0], [1.0]]),
+        0.5,
+        0.5,
     )
     np.testing.assert_allclose(advantages[:, 0], [-1.0, 2.0])
     # The same ending as a termination drops the bootstrap: A1 = 1 - 1 = 0, A0 = -1.5.
     advantages, _ = compute_gae(
-        jnp.array([[0.0], [1.0]]), jnp.array([[2.0], [1.0]]), jnp.array([[1.0], [4.0]]),
-        jnp.array([[0.0], [1.0]]), jnp.array([[0.0], [1.0]]), 0.5, 0.5,
+        jnp.array([[0.0], [1.0]]),
+        jnp.array([[2.0], [1.0]]),
+        jnp.array([[1.0], [4.0]]),
+        jnp.array([[0.0], [1.0]]),
+        jnp.array([[0.0], [1.0]]),
+        0.5,
+        0.5,
     )
     np.testing.assert_allclose(advantages[:, 0], [-1.5, 0.0])

@@ -5,14 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import Config, EnvConfig, PPOConfig, Trainer, TrainConfig
+from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 
 CONFIG = Config(
     EnvConfig("point_reach", episode_length=20),
-    TrainConfig(num_envs=8, unroll_length=8, total_env_steps=8 * 8 * 3 * 2, num_evals=2,
-                num_eval_envs=4),
-    PPOConfig(num_minibatches=2, num_epochs=2, policy_hidden_sizes=(16,),
-              value_hidden_sizes=(16,)),
+    TrainConfig(
+        num_envs=8, unroll_length=8, total_env_steps=8 * 8 * 3 * 2, num_evals=2, num_eval_envs=4
+    ),
+    PPOConfig(num_minibatches=2, num_epochs=2, policy_hidden_sizes=(16,), value_hidden_sizes=(16,)),
 )
 
 
@@ -73,8 +73,9 @@ def test_progress_streams_during_the_program(trainer):
 
 def test_trajectory_shapes_and_flags(trainer):
     state = trainer.init(jax.random.PRNGKey(0))
-    _, trajectory, finished = jax.jit(trainer.collect)(state.agent, state.env,
-                                                       jax.random.PRNGKey(1))
+    _, trajectory, finished = jax.jit(trainer.collect)(
+        state.agent, state.env, jax.random.PRNGKey(1)
+    )
     assert trajectory.obs.shape == (8, 8, 4) and trajectory.next_obs.shape == (8, 8, 4)
     assert trajectory.policy.raw_action.shape == (8, 8, 2)
     assert trajectory.reward.shape == trajectory.truncation.shape == (8, 8)

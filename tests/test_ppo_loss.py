@@ -23,8 +23,13 @@ def batch(**overrides):
 
 
 def test_ppo_objective_hand_computed():
-    config = PPOConfig(normalize_advantages=False, clip_epsilon=0.2, value_loss_coef=0.5,
-                       entropy_coef=0.1, clip_value_loss=False)
+    config = PPOConfig(
+        normalize_advantages=False,
+        clip_epsilon=0.2,
+        value_loss_coef=0.5,
+        entropy_coef=0.1,
+        clip_value_loss=False,
+    )
     # ratios e^0.5 = 1.6487 (A=+1, clipped to 1.2) and e^-0.5 = 0.6065 (A=-1, clipped to 0.8).
     log_prob = jnp.array([0.5, -0.5])
     value = jnp.array([1.5, 1.0])
@@ -67,8 +72,10 @@ def test_ppo_loss_gradients_are_finite(discrete):
     policy = CategoricalPolicy((8,), 3) if discrete else GaussianPolicy((8,), 2)
     value = ValueNetwork((8,))
     obs = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
-    params = {"policy": policy.init(jax.random.PRNGKey(1), obs),
-              "value": value.init(jax.random.PRNGKey(2), obs)}
+    params = {
+        "policy": policy.init(jax.random.PRNGKey(1), obs),
+        "value": value.init(jax.random.PRNGKey(2), obs),
+    }
     raw = jnp.array([0, 1, 2, 0, 1]) if discrete else jnp.zeros((5, 2))
     b = PPOBatch(obs, raw, jnp.zeros(5), jnp.zeros(5), jnp.arange(5.0), jnp.ones(5))
     loss = make_ppo_loss(policy.apply, value.apply, config)

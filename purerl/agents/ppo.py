@@ -108,7 +108,11 @@ class PPOAgent:
             config.gae_lambda,
         )
         batch = PPOBatch(
-            obs, trajectory.policy.raw_action, trajectory.policy.log_prob, values, advantages,
+            obs,
+            trajectory.policy.raw_action,
+            trajectory.policy.log_prob,
+            values,
+            advantages,
             targets,
         )
         batch = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
