@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig
@@ -14,6 +15,17 @@ class Preset:
     config: Config
     gpu_sized: bool = False
 
+
+# Brax's published PPO settings for its locomotion tasks (network sizes are Brax's defaults).
+BRAX_PPO = PPOConfig(
+    num_minibatches=32,
+    discount=0.97,
+    learning_rate=3e-4,
+    entropy_coef=1e-2,
+    policy_hidden_sizes=(32, 32, 32, 32),
+    value_hidden_sizes=(256,) * 5,
+    activation="swish",
+)
 
 PRESETS: dict[str, Preset] = {
     "ppo-cartpole": Preset(
@@ -57,15 +69,7 @@ PRESETS: dict[str, Preset] = {
                 num_evals=20,
                 num_eval_envs=128,
             ),
-            PPOConfig(
-                num_minibatches=32,
-                discount=0.97,
-                learning_rate=3e-4,
-                entropy_coef=1e-2,
-                policy_hidden_sizes=(32, 32, 32, 32),
-                value_hidden_sizes=(256,) * 5,
-                activation="swish",
-            ),
+            BRAX_PPO,
         ),
         gpu_sized=True,
     ),
@@ -80,15 +84,7 @@ PRESETS: dict[str, Preset] = {
                 num_evals=20,
                 num_eval_envs=128,
             ),
-            PPOConfig(
-                num_minibatches=32,
-                discount=0.97,
-                learning_rate=3e-4,
-                entropy_coef=1e-2,
-                policy_hidden_sizes=(32, 32, 32, 32),
-                value_hidden_sizes=(256,) * 5,
-                activation="swish",
-            ),
+            BRAX_PPO,
         ),
         gpu_sized=True,
     ),
@@ -103,15 +99,7 @@ PRESETS: dict[str, Preset] = {
                 num_evals=20,
                 num_eval_envs=128,
             ),
-            PPOConfig(
-                num_minibatches=32,
-                discount=0.97,
-                learning_rate=3e-4,
-                entropy_coef=1e-3,
-                policy_hidden_sizes=(32, 32, 32, 32),
-                value_hidden_sizes=(256,) * 5,
-                activation="swish",
-            ),
+            dataclasses.replace(BRAX_PPO, entropy_coef=1e-3),
         ),
         gpu_sized=True,
     ),

@@ -42,3 +42,13 @@ def test_valid_config_and_iteration_arithmetic():
 def test_replace_unknown_field():
     with pytest.raises(ConfigError, match="no such config field"):
         replace(Config(), bogus=1)
+
+
+def test_every_preset_validates():
+    from experiments.presets import DEFAULT_PRESET, PRESETS
+
+    assert DEFAULT_PRESET in PRESETS
+    for name, preset in PRESETS.items():
+        assert validate(preset.config) is preset.config, name
+    gpu = {name for name, preset in PRESETS.items() if preset.gpu_sized}
+    assert gpu == {"ppo-hopper", "ppo-ant", "ppo-humanoid"}
