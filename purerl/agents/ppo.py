@@ -84,10 +84,13 @@ class PPOAgent:
         raw = distribution.mode() if deterministic else distribution.sample(key)
         return distribution.to_action(raw), PolicySample(raw, distribution.log_prob(raw))
 
-    def update(
-        self, state: PPOState, trajectory: Transition, key: jax.Array
-    ) -> tuple[PPOState, Metrics]:
-        """GAE on the (T, N) trajectory, then num_epochs x num_minibatches gradient steps."""
+    def prepare_batch(
+        self, state: PPOState, trajectory: Transition
+    ) -> tuple[RunningStatistics, PPOBatch]:
+        """Updates the normaliser with the trajectory and builds the flat (T*N) PPO batch.
+
+        Values are those of the current parameters; advantages and targets come from GAE.
+        """
         config = self.config
         normalizer = state.normalizer
         if self.normalize_observations:
@@ -115,7 +118,14 @@ class PPOAgent:
             advantages,
             targets,
         )
-        batch = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
+        return normalizer, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
+
+    def update(
+        self, state: PPOState, trajectory: Transition, key: jax.Array
+    ) -> tuple[PPOState, Metrics]:
+        """GAE on the (T, N) trajectory, then num_epochs x num_minibatches gradient steps."""
+        config = self.config
+        normalizer, batch = self.prepare_batch(state, trajectory)
         batch_size = batch.advantage.shape[0]
 
         def minibatch_step(carry, minibatch_and_key):
