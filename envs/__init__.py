@@ -8,18 +8,36 @@ import io
 with contextlib.redirect_stdout(io.StringIO()):
     import brax.envs  # noqa: F401
 
+from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
-from envs.registry import BRAX_BACKENDS, OWN_NAMES, EnvSpec, make, names, spec
+from envs.humanoid_goal import HumanoidGoal
+from envs.maze import PointMaze
+from envs.registry import (
+    BRAX_BACKENDS,
+    GOAL_NAMES,
+    OWN_NAMES,
+    EnvSpec,
+    backends_for,
+    make,
+    names,
+    spec,
+)
 from envs.wrappers import AutoResetWrapper, EpisodeWrapper
 
 __all__ = [
     "BRAX_BACKENDS",
+    "GOAL_NAMES",
+    "AntGoal",
+    "AntMaze",
     "AutoResetWrapper",
     "CartPole",
     "EnvSpec",
     "OWN_NAMES",
     "EpisodeWrapper",
+    "HumanoidGoal",
+    "PointMaze",
     "PointReach",
+    "backends_for",
     "make",
     "names",
     "spec",

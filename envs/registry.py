@@ -1,4 +1,4 @@
-"""`make(name)`: every brax registry environment plus purerl's own cheap environments."""
+"""`make(name)`: every brax registry environment plus purerl's own environments."""
 
 from __future__ import annotations
 
@@ -8,12 +8,37 @@ from dataclasses import dataclass
 from brax import envs as brax_envs
 from brax.envs.base import Env
 
+from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
+from envs.humanoid_goal import HumanoidGoal
+from envs.maze import point_bigmaze, point_maze_open, point_umaze
 
 BRAX_BACKENDS = ("generalized", "spring", "positional", "mjx")
 
-_OWN: dict[str, Callable[..., Env]] = {"cartpole": CartPole, "point_reach": PointReach}
+# Pure-JAX environments: no physics engine, no backend.
+_OWN_JAX: dict[str, Callable[..., Env]] = {
+    "cartpole": CartPole,
+    "point_reach": PointReach,
+    "point_maze_open": point_maze_open,
+    "point_umaze": point_umaze,
+    "point_bigmaze": point_bigmaze,
+}
+# purerl's environments built on a brax physics pipeline: they take `backend` like brax's.
+_OWN_BRAX: dict[str, Callable[..., Env]] = {
+    "ant_goal": AntGoal,
+    "ant_umaze": AntMaze,
+    "humanoid_goal": HumanoidGoal,
+}
+_OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
+GOAL_NAMES = (
+    "point_maze_open",
+    "point_umaze",
+    "point_bigmaze",
+    "ant_goal",
+    "ant_umaze",
+    "humanoid_goal",
+)
 
 
 @dataclass(frozen=True)
@@ -22,16 +47,26 @@ class EnvSpec:
 
     `num_actions` is set for discrete-action environments (actions are int32 scalars in
     [0, num_actions)); it is None for continuous ones (actions of shape (action_size,) in
-    [-1, 1]).
+    [-1, 1]). For goal-conditioned environments `goal_indices` are the observation positions
+    holding the commanded goal (always its last entries) and `achieved_goal_indices` those
+    holding the state's own coordinates in goal space (e.g. torso x, y); both None otherwise.
     """
 
     observation_size: int
     action_size: int
     num_actions: int | None = None
+    goal_indices: tuple[int, ...] | None = None
+    achieved_goal_indices: tuple[int, ...] | None = None
 
     @property
     def discrete(self) -> bool:
+        """Whether actions are integer choices among `num_actions`."""
         return self.num_actions is not None
+
+    @property
+    def goal_conditioned(self) -> bool:
+        """Whether the observation ends with a commanded goal (`goal_indices` is set)."""
+        return self.goal_indices is not None
 
 
 def names() -> list[str]:
@@ -39,27 +74,58 @@ def names() -> list[str]:
     return sorted(_OWN) + sorted(brax_envs._envs)
 
 
-def make(name: str, backend: str | None = None, **kwargs) -> Env:
-    """Returns a single (unbatched) brax-API environment.
+def backends_for(name: str) -> tuple[str, ...]:
+    """The `backend` values `make(name, backend)` accepts: ("jax",) for pure-JAX environments,
+    `BRAX_BACKENDS` for brax-based ones (purerl's or brax's)."""
+    if name in _OWN_JAX:
+        return ("jax",)
+    if name in _OWN_BRAX or name in brax_envs._envs:
+        return BRAX_BACKENDS
+    raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(names())}")
 
-    `backend` picks the brax physics pipeline for brax environments (default: brax's own
-    default, `generalized`); purerl's pure-JAX environments take no backend.
+
+def make(name: str, backend: str | None = None, **kwargs) -> Env:
+    """Returns a single (unbatched) brax-API environment; `kwargs` go to its constructor.
+
+    `backend` picks the brax physics pipeline for brax-based environments (default: brax's
+    own default, `generalized`); purerl's pure-JAX environments take no backend (or "jax").
     Raises ValueError naming the valid choices for an unknown name or backend.
     """
-    if name in _OWN:
+    if name in _OWN_JAX:
         if backend not in (None, "jax"):
             raise ValueError(f"environment {name!r} is pure JAX and takes no backend")
-        return _OWN[name](**kwargs)
-    if name not in brax_envs._envs:
+        return _OWN_JAX[name](**kwargs)
+    if name not in _OWN_BRAX and name not in brax_envs._envs:
         raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(names())}")
     if backend is not None:
         if backend not in BRAX_BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BRAX_BACKENDS}")
         kwargs["backend"] = backend
+    if name in _OWN_BRAX:
+        return _OWN_BRAX[name](**kwargs)
     return brax_envs.get_environment(name, **kwargs)
+
+
+def _unwrap(env) -> object:
+    """The innermost environment under brax wrappers and purerl's batched AutoResetWrapper."""
+    while True:
+        if hasattr(env, "unwrapped") and env.unwrapped is not env:
+            env = env.unwrapped
+        elif hasattr(env, "env"):
+            env = env.env
+        else:
+            return env
 
 
 def spec(env: Env) -> EnvSpec:
     """The `EnvSpec` of a (possibly wrapped) environment."""
-    num_actions = getattr(getattr(env, "unwrapped", env), "num_actions", None)
-    return EnvSpec(env.observation_size, env.action_size, num_actions)
+    inner = _unwrap(env)
+    goal = getattr(inner, "goal_indices", None)
+    achieved = getattr(inner, "achieved_goal_indices", None)
+    return EnvSpec(
+        env.observation_size,
+        env.action_size,
+        getattr(inner, "num_actions", None),
+        None if goal is None else tuple(goal),
+        None if achieved is None else tuple(achieved),
+    )

@@ -1,0 +1,301 @@
+"""Goal-conditioned quadruped ("ant") tasks in brax, on an ant model written here as MJCF.
+
+`AntGoal` walks to a goal on a circle around the start; `AntMaze` walks through a U-maze whose
+walls are boxes generated from a `envs.goal` layout. Both follow the goal-environment contract
+of `envs.goal` (observation ends with the goal, "distance"/"success" metrics, reward =
+success) and terminate, like brax's ant, when the torso height leaves (0.2, 1.0): the ant has
+flipped over or jumped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from brax.envs.base import PipelineEnv, State
+from brax.io import mjcf
+
+from envs.goal import LAYOUTS, START_CELL, MazeLayout, goal_metrics, sample_on_circle, wall_boxes
+
+# (name, x sign, y sign) of each leg's outward direction.
+_LEGS = (("front_left", 1, 1), ("front_right", -1, 1), ("back_left", -1, -1), ("back_right", 1, -1))
+_HIP_LENGTH = 0.2  # per axis: the fixed hip stub and the thigh each reach (0.2, 0.2) outward
+_SHIN_LENGTH = 0.4  # per axis
+_LIMB_RADIUS = 0.08
+_ANKLE_BEND = 1.0  # rad, initial downward bend of every shin (joint range 30..70 degrees)
+# Torso height when standing on the bent shins: shin drop plus foot radius (~0.556).
+_STAND_HEIGHT = round(float(np.sqrt(2) * _SHIN_LENGTH * np.sin(_ANKLE_BEND)) + _LIMB_RADIUS, 3)
+TORSO_HEIGHT_RANGE = (0.2, 1.0)
+
+
+def _leg_xml(name: str, sx: int, sy: int) -> str:
+    hx, hy = _HIP_LENGTH * sx, _HIP_LENGTH * sy
+    fx, fy = _SHIN_LENGTH * sx, _SHIN_LENGTH * sy
+    # The ankle axis is z x (leg direction), so a positive angle bends every shin downward and
+    # all four legs share one joint range and one standing pose.
+    ax, ay = -sy, sx
+    return f"""
+      <body name="{name}_hip" pos="0 0 0">
+        <geom name="{name}_stub" type="capsule" fromto="0 0 0 {hx} {hy} 0" size="{_LIMB_RADIUS}"/>
+        <body name="{name}_thigh" pos="{hx} {hy} 0">
+          <joint name="{name}_hip" type="hinge" axis="0 0 1" range="-30 30"/>
+          <geom name="{name}_thigh" type="capsule" fromto="0 0 0 {hx} {hy} 0"
+                size="{_LIMB_RADIUS}"/>
+          <body name="{name}_shin" pos="{hx} {hy} 0">
+            <joint name="{name}_ankle" type="hinge" axis="{ax} {ay} 0" range="30 70"/>
+            <geom name="{name}_shin" type="capsule" fromto="0 0 0 {fx} {fy} 0"
+                  size="{_LIMB_RADIUS}"/>
+            <geom name="{name}_foot" type="sphere" pos="{fx} {fy} 0" size="{_LIMB_RADIUS}"
+                  contype="1" mass="0"/>
+          </body>
+        </body>
+      </body>"""
+
+
+def ant_mjcf(
+    walls: Sequence[tuple[float, float, float, float]] = (), wall_height: float = 2.0
+) -> str:
+    """MJCF text of the ant on a floor, with optional static box walls.
+
+    walls: (center x, center y, half size x, half size y) per box; boxes stand on the floor,
+    `wall_height` tall (2 m: the generalized pipeline lets a fast ant ride up onto a 1 m
+    wall). Only feet and torso have contype 1, and only floor and walls have conaffinity 1, so
+    the simulator checks just feet/torso against floor/walls (sphere-plane and sphere-box
+    pairs, both supported by brax's collision), never limbs against each other.
+    The <custom> numerics are the constraint and spring settings brax's spring and
+    positional pipelines read (brax's defaults are tuned for no particular model).
+    """
+    init_qpos = [0.0, 0.0, _STAND_HEIGHT, 1.0, 0.0, 0.0, 0.0] + [0.0, _ANKLE_BEND] * len(_LEGS)
+    legs = "".join(_leg_xml(*leg) for leg in _LEGS)
+    wall_geoms = "".join(
+        f'\n    <geom name="wall_{i}" type="box" pos="{x} {y} {wall_height / 2}"'
+        f' size="{hx} {hy} {wall_height / 2}" conaffinity="1" rgba="0.6 0.6 0.7 1"/>'
+        for i, (x, y, hx, hy) in enumerate(walls)
+    )
+    actuators = "".join(
+        f'\n    <motor joint="{name}_{part}" gear="150" ctrllimited="true" ctrlrange="-1 1"/>'
+        for name, _, _ in _LEGS
+        for part in ("hip", "ankle")
+    )
+    return f"""<mujoco model="purerl_ant">
+  <compiler angle="degree" coordinate="local" inertiafromgeom="true"/>
+  <option timestep="0.01" iterations="4"/>
+  <custom>
+    <numeric name="init_qpos" data="{" ".join(str(v) for v in init_qpos)}"/>
+    <numeric name="constraint_stiffness" data="4000"/>
+    <numeric name="constraint_limit_stiffness" data="1000"/>
+    <numeric name="constraint_ang_damping" data="10"/>
+    <numeric name="constraint_vel_damping" data="20"/>
+    <numeric name="joint_scale_pos" data="0.5"/>
+    <numeric name="joint_scale_ang" data="0.2"/>
+    <numeric name="ang_damping" data="0"/>
+    <numeric name="spring_mass_scale" data="1"/>
+    <numeric name="spring_inertia_scale" data="1"/>
+    <numeric name="solver_maxls" data="15"/>
+  </custom>
+  <default>
+    <joint limited="true" armature="1" damping="1"/>
+    <geom contype="0" conaffinity="0" condim="3" density="5" friction="1 0.5 0.5"
+          rgba="0.7 0.5 0.3 1"/>
+  </default>
+  <worldbody>
+    <light directional="true" pos="0 0 3" dir="0 0 -1"/>
+    <geom name="floor" type="plane" pos="0 0 0" size="50 50 0.1" conaffinity="1"
+          rgba="0.5 0.5 0.5 1"/>{wall_geoms}
+    <body name="torso" pos="0 0 {_STAND_HEIGHT}">
+      <joint name="root" type="free" limited="false" armature="0" damping="0"/>
+      <geom name="torso" type="sphere" size="0.25" contype="1"/>{legs}
+    </body>
+  </worldbody>
+  <actuator>{actuators}
+  </actuator>
+</mujoco>
+"""
+
+
+class _GoalAnt(PipelineEnv):
+    """Shared ant dynamics, observation and metrics; subclasses choose start and goal.
+
+    Observation (31,) float32: [q (15: torso x, y, z, quaternion w x y z, then hip and ankle
+    angles of the four legs), qd (14), goal x, goal y]; achieved goal = torso (x, y) at
+    indices (0, 1), commanded goal at (29, 30). Action (8,) in [-1, 1]: hip and ankle torques
+    of each leg in the order front left, front right, back left, back right.
+    """
+
+    achieved_goal_indices = (0, 1)
+    goal_indices = (29, 30)
+    default_success_radius = 0.5
+
+    def __init__(
+        self,
+        xml: str,
+        success_radius: float | None,
+        single_goal: bool,
+        reset_noise_scale: float,
+        backend: str,
+        **kwargs,
+    ):
+        sys = mjcf.loads(xml)
+        n_frames = 5
+        # Same per-pipeline numerics as brax's own ant: spring and positional need a smaller
+        # step, positional a stronger motor, mjx a Newton solver with few iterations.
+        if backend in ("spring", "positional"):
+            sys = sys.tree_replace({"opt.timestep": 0.005})
+            n_frames = 10
+        if backend == "positional":
+            sys = sys.replace(
+                actuator=sys.actuator.replace(gear=200 * jnp.ones_like(sys.actuator.gear))
+            )
+        if backend == "mjx":
+            sys = sys.tree_replace(
+                {
+                    "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
+                    "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
+                    "opt.iterations": 1,
+                    "opt.ls_iterations": 4,
+                }
+            )
+        kwargs.setdefault("n_frames", n_frames)
+        super().__init__(sys=sys, backend=backend, **kwargs)
+        radius = self.default_success_radius if success_radius is None else success_radius
+        self.success_radius = float(radius)
+        self.single_goal = single_goal
+        self.reset_noise_scale = reset_noise_scale
+
+    def _sample_start_xy(self, rng: jax.Array) -> jax.Array:
+        """Torso (x, y) at reset, shape (2,)."""
+        raise NotImplementedError
+
+    def _sample_goal(self, rng: jax.Array) -> jax.Array:
+        """Commanded goal when not `single_goal`, shape (2,)."""
+        raise NotImplementedError
+
+    def reset(self, rng: jax.Array) -> State:
+        """Standing pose with brax-ant-style noise, at a fresh start, with a fresh goal."""
+        q_key, qd_key, start_key, goal_key = jax.random.split(rng, 4)
+        noise = self.reset_noise_scale
+        q = self.sys.init_q + jax.random.uniform(
+            q_key, (self.sys.q_size(),), minval=-noise, maxval=noise
+        )
+        q = q.at[:2].set(self._sample_start_xy(start_key))
+        qd = noise * jax.random.normal(qd_key, (self.sys.qd_size(),))
+        pipeline_state = self.pipeline_init(q, qd)
+        if self.single_goal:
+            goal = jnp.asarray(self.single_goal_position, jnp.float32)
+        else:
+            goal = self._sample_goal(goal_key).astype(jnp.float32)
+        distance, success = goal_metrics(pipeline_state.q[:2], goal, self.success_radius)
+        zero = jnp.zeros((), jnp.float32)
+        return State(
+            pipeline_state,
+            self._observe(pipeline_state, goal),
+            success,
+            zero,
+            {"distance": distance, "success": success},
+            {"goal": goal},
+        )
+
+    def step(self, state: State, action: jax.Array) -> State:
+        """Applies the torques for `n_frames` physics steps; done when the torso height leaves
+        (0.2, 1.0)."""
+        pipeline_state = self.pipeline_step(state.pipeline_state, jnp.clip(action, -1.0, 1.0))
+        goal = state.info["goal"]
+        distance, success = goal_metrics(pipeline_state.q[:2], goal, self.success_radius)
+        z = pipeline_state.x.pos[0, 2]
+        low, high = TORSO_HEIGHT_RANGE
+        done = ((z < low) | (z > high)).astype(jnp.float32)
+        return state.replace(
+            pipeline_state=pipeline_state,
+            obs=self._observe(pipeline_state, goal),
+            reward=success,
+            done=done,
+            metrics=dict(state.metrics, distance=distance, success=success),
+        )
+
+    def _observe(self, pipeline_state, goal: jax.Array) -> jax.Array:
+        return jnp.concatenate([pipeline_state.q, pipeline_state.qd, goal]).astype(jnp.float32)
+
+    @property
+    def observation_size(self) -> int:
+        # Static, so asking does not run an (uncompiled, slow) reset as PipelineEnv's does.
+        return self.sys.q_size() + self.sys.qd_size() + 2
+
+
+class AntGoal(_GoalAnt):
+    """Ant starting at the origin, goal uniform on the circle of `goal_radius` (default 10).
+
+    `single_goal_position` = (goal_radius, 0). Success radius default 0.5. See `_GoalAnt` for
+    the observation and action layout.
+    """
+
+    def __init__(
+        self,
+        success_radius: float | None = None,
+        single_goal: bool = False,
+        goal_radius: float = 10.0,
+        reset_noise_scale: float = 0.1,
+        backend: str = "generalized",
+        **kwargs,
+    ):
+        super().__init__(
+            ant_mjcf(), success_radius, single_goal, reset_noise_scale, backend, **kwargs
+        )
+        self.goal_radius = goal_radius
+        self.single_goal_position = np.array([goal_radius, 0.0], np.float32)
+
+    def _sample_start_xy(self, rng: jax.Array) -> jax.Array:
+        noise = self.reset_noise_scale
+        return jax.random.uniform(rng, (2,), minval=-noise, maxval=noise)
+
+    def _sample_goal(self, rng: jax.Array) -> jax.Array:
+        return sample_on_circle(rng, self.goal_radius)
+
+
+class AntMaze(_GoalAnt):
+    """Ant in a maze of `cell_size` cells (default: the U-maze, 4 m cells, 2 m tall walls).
+
+    Starts near the centre of cell (1, 1), one end of the U; the goal is a uniform free cell
+    plus a uniform offset at least `goal_margin` from the cell's edges. `single_goal_position`
+    is the centre of the free cell furthest by path from the start: the far end of the U,
+    (6, 14). Walls are the layout's wall cells merged into few boxes. Success radius default
+    0.5. See `_GoalAnt` for the observation and action layout.
+    """
+
+    def __init__(
+        self,
+        success_radius: float | None = None,
+        single_goal: bool = False,
+        layout: str | tuple[str, ...] = "umaze",
+        cell_size: float = 4.0,
+        goal_margin: float = 1.0,
+        reset_noise_scale: float = 0.1,
+        backend: str = "generalized",
+        **kwargs,
+    ):
+        rows = LAYOUTS[layout] if isinstance(layout, str) else tuple(layout)
+        self.layout = MazeLayout.parse(rows)
+        self.cell_size = cell_size
+        self.goal_margin = goal_margin
+        self.walls = [
+            ((col + width / 2) * cell_size, (row + height / 2) * cell_size)
+            + (width * cell_size / 2, height * cell_size / 2)
+            for row, col, height, width in wall_boxes(self.layout.walls)
+        ]
+        self.xml = ant_mjcf(self.walls)
+        super().__init__(
+            self.xml, success_radius, single_goal, reset_noise_scale, backend, **kwargs
+        )
+        self.start_position = self.layout.cell_center(START_CELL, cell_size)
+        self.single_goal_position = self.layout.cell_center(self.layout.far_cell, cell_size)
+
+    def _sample_start_xy(self, rng: jax.Array) -> jax.Array:
+        noise = self.reset_noise_scale
+        return jnp.asarray(self.start_position) + jax.random.uniform(
+            rng, (2,), minval=-noise, maxval=noise
+        )
+
+    def _sample_goal(self, rng: jax.Array) -> jax.Array:
+        return self.layout.sample_point(rng, self.cell_size, self.goal_margin)
