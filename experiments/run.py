@@ -7,6 +7,7 @@ every field.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -61,13 +62,22 @@ def parse(argv: list[str]) -> tuple[str, RunSpec]:
         args=rest,
         prog=f"python -m experiments.run {name}",
         description=PRESETS[name].description,
+        # The preset decides the agent's config type; its fields become flags.
+        config=(tyro.conf.AvoidSubcommands,),
     )
-    try:
+    with config_errors():
         validate(spec.config)
+    return name, spec
+
+
+@contextlib.contextmanager
+def config_errors():
+    """Turns a ConfigError into a UsageError naming the field and its flag."""
+    try:
+        yield
     except ConfigError as error:
         flag = "--" + error.field.split(".")[-1].replace("_", "-")
         raise UsageError(f"invalid config {error.field} ({flag}): {error.args[0]}") from None
-    return name, spec
 
 
 def make_run_dir(spec: RunSpec, preset: str) -> Path:
@@ -96,11 +106,13 @@ def train(preset: str, spec: RunSpec) -> dict:
     """Runs training, streaming metrics into the run directory; returns the summary."""
     import jax  # deferred: `--help` and bad input should answer without loading JAX
 
+    import envs
     from experiments.progress import Progress
     from purerl import Trainer
 
     config = spec.config
-    trainer = Trainer(config)
+    with config_errors():  # the environment's interface is checked against the agent here
+        trainer = Trainer(config)
     run_dir = make_run_dir(spec, preset)
     write_json_atomic(run_dir / "config.json", {"preset": preset, **dataclasses.asdict(config)})
 
@@ -116,6 +128,8 @@ def train(preset: str, spec: RunSpec) -> dict:
     progress = Progress(total_steps, enabled=not spec.quiet)
     train_time, wall_start = 0.0, time.perf_counter()
     record: dict = {}
+    # Goal-conditioned runs are judged by success, others by return.
+    headline = "eval/success_rate" if config.env.name in envs.GOAL_NAMES else "eval/episode_return"
     with open(run_dir / "metrics.jsonl", "w") as metrics_file:
         for _ in range(config.train.num_evals):
             chunk_start = time.perf_counter()
@@ -131,7 +145,7 @@ def train(preset: str, spec: RunSpec) -> dict:
             }
             metrics_file.write(json.dumps(record) + "\n")
             metrics_file.flush()
-            progress.update(env_steps, env_steps / train_time, record["eval/episode_return"])
+            progress.update(env_steps, env_steps / train_time, headline, record[headline])
     progress.close()
 
     summary = {
@@ -144,8 +158,8 @@ def train(preset: str, spec: RunSpec) -> dict:
     }
     write_json_atomic(run_dir / "summary.json", summary)
     print(
-        f"done: {summary['env_steps']} env steps, eval return "
-        f"{summary['eval/episode_return']:.2f}, {summary['env_steps_per_second']:.0f} steps/s "
+        f"done: {summary['env_steps']} env steps, {headline.removeprefix('eval/')} "
+        f"{summary[headline]:.2f}, {summary['env_steps_per_second']:.0f} steps/s "
         f"(compile {compile_time:.1f}s); results in {run_dir}"
     )
     return summary

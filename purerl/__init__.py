@@ -1,10 +1,21 @@
 """purerl: fully jitted reinforcement learning over vmapped Brax environments."""
 
-from purerl.agents import PPOAgent, PPOState
-from purerl.config import Config, ConfigError, EnvConfig, PPOConfig, TrainConfig, validate
+from purerl.agents import CRLAgent, CRLState, PPOAgent, PPOState, build_agent
+from purerl.config import (
+    Config,
+    ConfigError,
+    CRLConfig,
+    EnvConfig,
+    PPOConfig,
+    TrainConfig,
+    validate,
+)
 from purerl.loop import Trainer, TrainState, make_train
 
 __all__ = [
+    "CRLAgent",
+    "CRLConfig",
+    "CRLState",
     "Config",
     "ConfigError",
     "EnvConfig",
@@ -14,6 +25,7 @@ __all__ = [
     "TrainConfig",
     "TrainState",
     "Trainer",
+    "build_agent",
     "make_train",
     "validate",
 ]

@@ -14,6 +14,13 @@ import envs
 
 Activation = Literal["tanh", "relu", "swish", "elu"]
 ContinuousDistribution = Literal["tanh_normal", "clipped_normal"]
+Network = Literal["mlp", "residual"]
+Normalization = Literal["layer_norm", "none"]
+# The names of purerl.losses.contrastive's registries (tests check the two agree).
+Energy = Literal["neg_l2", "neg_squared_l2", "dot", "cosine"]
+ContrastiveObjective = Literal[
+    "forward_infonce", "backward_infonce", "symmetric_infonce", "binary_nce"
+]
 
 
 class ConfigError(ValueError):
@@ -35,6 +42,22 @@ class EnvConfig:
     """Brax physics backend (generalized, spring, positional, mjx); None takes brax's default."""
     episode_length: int = 500
     """Time limit in steps; reaching it truncates the episode (learners bootstrap there)."""
+    success_radius: float | None = None
+    """Goal-conditioned environments: distance to the goal that counts as success; None keeps
+    the environment's default."""
+    single_goal: bool = False
+    """Goal-conditioned environments: command the environment's one designated goal in every
+    episode, in collection and evaluation (CRL still relabels training goals with future
+    states: "A Single Goal is All You Need")."""
+
+    def make_kwargs(self) -> dict:
+        """Keyword arguments for `envs.make` beyond name and backend."""
+        kwargs: dict = {}
+        if self.success_radius is not None:
+            kwargs["success_radius"] = self.success_radius
+        if self.single_goal:
+            kwargs["single_goal"] = True
+        return kwargs
 
 
 @dataclass(frozen=True)
@@ -102,17 +125,96 @@ class PPOConfig:
     """Hidden layer widths of the value network."""
     activation: Activation = "tanh"
     """Hidden-layer nonlinearity of both networks."""
+    network: Network = "mlp"
+    """Body of the policy and value networks: "mlp" (policy_/value_hidden_sizes) or "residual"
+    (the deep residual trunk of depth and width below; deep PPO is this one switch)."""
+    depth: int = 4
+    """network="residual" only: Dense layers inside residual blocks (multiple of 4)."""
+    width: int = 256
+    """network="residual" only: width of every residual layer."""
     action_distribution: ContinuousDistribution = "tanh_normal"
     """Continuous actions: tanh-squashed Gaussian or Gaussian clipped to [-1, 1]."""
     init_log_std: float = 0.0
     """Initial log standard deviation of the (state-independent) Gaussian policy."""
 
 
+NETWORK_NAMES = ("sa_encoder", "goal_encoder", "actor")
+
+
+@dataclass(frozen=True)
+class CRLConfig:
+    """Contrastive goal-conditioned RL (Eysenbach et al., 2022) with deep residual networks
+    ("1000 Layer Networks for Self-Supervised RL", Wang et al., 2025)."""
+
+    depth: int = 4
+    """Dense layers inside residual blocks (multiple of 4) of all three networks, unless a
+    per-network depth is set."""
+    width: int = 256
+    """Residual layer width of all three networks, unless a per-network width is set."""
+    sa_encoder_depth: int | None = None
+    """Depth of the state-action encoder phi(s, a); None uses depth."""
+    sa_encoder_width: int | None = None
+    """Width of the state-action encoder; None uses width."""
+    goal_encoder_depth: int | None = None
+    """Depth of the goal encoder psi(g); None uses depth."""
+    goal_encoder_width: int | None = None
+    """Width of the goal encoder; None uses width."""
+    actor_depth: int | None = None
+    """Depth of the actor pi(a | s, g); None uses depth."""
+    actor_width: int | None = None
+    """Width of the actor; None uses width."""
+    representation_size: int = 64
+    """Output size of both encoders (the space energies are measured in)."""
+    activation: Activation = "swish"
+    """Nonlinearity of every residual layer."""
+    normalization: Normalization = "layer_norm"
+    """Normalisation after every Dense layer of the trunks."""
+    remat: bool = False
+    """Recompute residual blocks in the backward pass instead of storing their activations
+    (less memory at depth, about one extra forward pass of compute)."""
+    energy: Energy = "neg_l2"
+    """Critic energy between phi(s, a) and psi(g): neg_l2, neg_squared_l2, dot or cosine."""
+    objective: ContrastiveObjective = "forward_infonce"
+    """Contrastive objective over the batch's logits: forward_infonce, backward_infonce,
+    symmetric_infonce or binary_nce."""
+    logsumexp_coef: float = 0.1
+    """Weight of the logsumexp penalty mean(logsumexp(logits, rows)^2)."""
+    critic_learning_rate: float = 3e-4
+    """Adam step size of both encoders."""
+    actor_learning_rate: float = 3e-4
+    """Adam step size of the actor."""
+    alpha_learning_rate: float = 3e-4
+    """Adam step size of the entropy temperature (log alpha)."""
+    target_entropy: float | None = None
+    """Entropy the temperature is tuned toward; None uses -0.5 x action size."""
+    batch_size: int = 256
+    """(state, action, future goal) triples per gradient step; the other rows are negatives."""
+    updates_per_iteration: int = 64
+    """Gradient steps after each collect. Update-to-data ratio = this / (num_envs x
+    unroll_length); the paper's "UTD 1:40" is one step per 40 env steps."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in env steps, over all environments (a multiple of num_envs)."""
+    warmup_env_steps: int = 10_000
+    """Env steps collected before the first gradient step."""
+    future_goal_discount: float = 0.99
+    """Relabelling: a goal k steps ahead in the same trajectory is drawn with probability
+    proportional to this^k."""
+
+    def network_size(self, network: str) -> tuple[int, int]:
+        """(width, depth) of one of NETWORK_NAMES, per-network fields taking precedence."""
+        width = getattr(self, f"{network}_width")
+        depth = getattr(self, f"{network}_depth")
+        return (self.width if width is None else width, self.depth if depth is None else depth)
+
+
+AgentConfig = PPOConfig | CRLConfig
+
+
 @dataclass(frozen=True)
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    agent: PPOConfig = field(default_factory=PPOConfig)
+    agent: AgentConfig = field(default_factory=PPOConfig)
 
 
 def _positive(config: object, section: str, *names: str) -> None:
@@ -129,15 +231,25 @@ def _in_range(value: float, name: str, low: float, high: float, closed_low: bool
         raise ConfigError(name, f"must be in {bracket}{low}, {high}], got {value}")
 
 
+def _residual_depth(depth: int, name: str) -> None:
+    if depth <= 0 or depth % 4:
+        options = sorted({max(4, depth - depth % 4), depth - depth % 4 + 4})
+        raise ConfigError(
+            name,
+            f"must be a positive multiple of 4 (Dense layers in 4-layer residual blocks), got "
+            f"{depth}; e.g. {' or '.join(str(o) for o in options)}",
+        )
+
+
 def validate(config: Config) -> Config:
     """Checks every field and cross-field constraint; raises ConfigError naming the fix."""
-    env, train, agent = config.env, config.train, config.agent
+    env, train = config.env, config.train
     if env.name not in envs.names():
         raise ConfigError(
             "env.name", f"unknown environment {env.name!r}; choose one of {', '.join(envs.names())}"
         )
     if env.backend is not None:
-        allowed = ("jax",) if env.name in envs.OWN_NAMES else envs.BRAX_BACKENDS
+        allowed = envs.backends_for(env.name)
         if env.backend not in allowed:
             raise ConfigError(
                 "env.backend",
@@ -145,10 +257,41 @@ def validate(config: Config) -> Config:
                 f"choose one of {', '.join(allowed)} or leave it unset",
             )
     _positive(env, "env", "episode_length")
+    goal_envs = ", ".join(envs.GOAL_NAMES)
+    if env.name not in envs.GOAL_NAMES:
+        if env.success_radius is not None:
+            raise ConfigError(
+                "env.success_radius",
+                f"{env.name} is not goal-conditioned; leave it unset or use one of {goal_envs}",
+            )
+        if env.single_goal:
+            raise ConfigError(
+                "env.single_goal",
+                f"{env.name} is not goal-conditioned; drop --single-goal or use one of {goal_envs}",
+            )
+    elif env.success_radius is not None and env.success_radius <= 0:
+        raise ConfigError("env.success_radius", f"must be positive, got {env.success_radius}")
     _positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
     _positive(train, "train", "num_eval_envs")
+    needed = train.steps_per_iteration * train.num_evals
+    if train.total_env_steps < needed:
+        raise ConfigError(
+            "train.total_env_steps",
+            f"{train.total_env_steps} is less than one iteration per evaluation "
+            f"(num_envs * unroll_length * num_evals = {needed}); use --total-env-steps {needed} "
+            f"or more, or lower --num-evals",
+        )
+    if isinstance(config.agent, CRLConfig):
+        _validate_crl(config)
+    else:
+        _validate_ppo(config)
+    return config
+
+
+def _validate_ppo(config: Config) -> None:
+    train, agent = config.train, config.agent
     _positive(agent, "agent", "learning_rate", "num_epochs", "num_minibatches", "max_grad_norm")
-    _positive(agent, "agent", "clip_epsilon", "reward_scale")
+    _positive(agent, "agent", "clip_epsilon", "reward_scale", "width")
     for name in ("value_loss_coef", "entropy_coef"):
         if getattr(agent, name) < 0:
             raise ConfigError(f"agent.{name}", f"must be >= 0, got {getattr(agent, name)}")
@@ -158,6 +301,8 @@ def validate(config: Config) -> Config:
         sizes = getattr(agent, name)
         if any(size <= 0 for size in sizes):
             raise ConfigError(f"agent.{name}", f"layer widths must be positive, got {sizes}")
+    if agent.network == "residual":
+        _residual_depth(agent.depth, "agent.depth")
     batch = train.steps_per_iteration
     if batch % agent.num_minibatches:
         divisors = [d for d in range(1, min(batch, 4096) + 1) if batch % d == 0]
@@ -166,15 +311,76 @@ def validate(config: Config) -> Config:
             "agent.num_minibatches",
             f"must divide num_envs * unroll_length = {batch}; e.g. --num-minibatches {near}",
         )
-    needed = batch * train.num_evals
-    if train.total_env_steps < needed:
+
+
+def _validate_crl(config: Config) -> None:
+    env, train, agent = config.env, config.train, config.agent
+    if env.name not in envs.GOAL_NAMES:
         raise ConfigError(
-            "train.total_env_steps",
-            f"{train.total_env_steps} is less than one iteration per evaluation "
-            f"(num_envs * unroll_length * num_evals = {needed}); use --total-env-steps {needed} "
-            f"or more, or lower --num-evals",
+            "env.name",
+            f"CRL needs a goal-conditioned environment, {env.name!r} is not; choose one of "
+            f"{', '.join(envs.GOAL_NAMES)}",
         )
-    return config
+    if train.normalize_observations:
+        raise ConfigError(
+            "train.normalize_observations",
+            "CRL compares states and goals in the same coordinates, so it does not normalise "
+            "observations; pass --no-normalize-observations",
+        )
+    _positive(agent, "agent", "width", "representation_size", "batch_size")
+    _positive(agent, "agent", "critic_learning_rate", "actor_learning_rate")
+    _positive(agent, "agent", "alpha_learning_rate", "updates_per_iteration", "buffer_size")
+    if agent.logsumexp_coef < 0:
+        raise ConfigError("agent.logsumexp_coef", f"must be >= 0, got {agent.logsumexp_coef}")
+    if agent.warmup_env_steps < 0:
+        raise ConfigError("agent.warmup_env_steps", f"must be >= 0, got {agent.warmup_env_steps}")
+    _residual_depth(agent.depth, "agent.depth")
+    for network in NETWORK_NAMES:
+        for part in ("width", "depth"):
+            value = getattr(agent, f"{network}_{part}")
+            if value is not None:
+                if part == "depth":
+                    _residual_depth(value, f"agent.{network}_depth")
+                elif value <= 0:
+                    raise ConfigError(f"agent.{network}_width", f"must be positive, got {value}")
+    if not 0.0 < agent.future_goal_discount < 1.0:
+        raise ConfigError(
+            "agent.future_goal_discount",
+            f"must be in (0, 1), got {agent.future_goal_discount}; the paper uses 0.99",
+        )
+    if agent.batch_size < 2:
+        raise ConfigError(
+            "agent.batch_size",
+            f"needs at least 2 rows (one positive, one negative), got {agent.batch_size}",
+        )
+    if agent.buffer_size % train.num_envs:
+        fixed = (agent.buffer_size // train.num_envs + 1) * train.num_envs
+        raise ConfigError(
+            "agent.buffer_size",
+            f"must be a multiple of num_envs = {train.num_envs} (the buffer stores whole "
+            f"environment columns); e.g. --buffer-size {fixed}",
+        )
+    rows = agent.buffer_size // train.num_envs
+    if rows < max(train.unroll_length, env.episode_length):
+        needed = max(train.unroll_length, env.episode_length) * train.num_envs
+        raise ConfigError(
+            "agent.buffer_size",
+            f"holds {rows} steps per environment, fewer than one episode "
+            f"(episode_length {env.episode_length}) or one collect (unroll_length "
+            f"{train.unroll_length}); use --buffer-size {needed} or more",
+        )
+    if agent.buffer_size < agent.batch_size:
+        raise ConfigError(
+            "agent.buffer_size",
+            f"{agent.buffer_size} is smaller than batch_size {agent.batch_size}; use "
+            f"--buffer-size {agent.batch_size * train.num_envs} or a smaller --batch-size",
+        )
+    if agent.warmup_env_steps > agent.buffer_size:
+        raise ConfigError(
+            "agent.warmup_env_steps",
+            f"{agent.warmup_env_steps} exceeds buffer_size {agent.buffer_size}, so training "
+            f"would never start; use --warmup-env-steps {agent.buffer_size} or less",
+        )
 
 
 def replace(config: Config, **overrides: object) -> Config:

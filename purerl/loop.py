@@ -16,7 +16,7 @@ from brax.envs.base import Env, State
 from flax import struct
 
 import envs
-from purerl.agents.ppo import PPOAgent
+from purerl.agents import build_agent
 from purerl.config import Config, validate
 from purerl.types import Agent, Metrics, Transition
 
@@ -35,25 +35,19 @@ class Trainer:
     """Builds the environment batch and the agent for `config`; all methods are pure.
 
     `env` overrides `config.env` with an already-built single environment; `agent` overrides
-    the PPO agent built from `config.agent`.
+    the agent built from `config.agent`. Raises ConfigError for an environment whose interface
+    does not fit the agent (checked here, before anything compiles).
     """
 
     def __init__(self, config: Config, env: Env | None = None, agent: Agent | None = None):
         self.config = validate(config)
         train = config.train
-        base = env if env is not None else envs.make(config.env.name, config.env.backend)
-        episodic = envs.EpisodeWrapper(base, config.env.episode_length)
+        if env is None:
+            env = envs.make(config.env.name, config.env.backend, **config.env.make_kwargs())
+        episodic = envs.EpisodeWrapper(env, config.env.episode_length)
         self.env = envs.AutoResetWrapper(episodic, train.num_envs)
         self.eval_env = episodic
-        if agent is None:
-            num_updates = train.num_iterations * config.agent.num_epochs
-            agent = PPOAgent(
-                config.agent,
-                envs.spec(base),
-                train.normalize_observations,
-                num_updates * config.agent.num_minibatches,
-            )
-        self.agent = agent
+        self.agent = agent if agent is not None else build_agent(config, envs.spec(env))
 
     def init(self, key: jax.Array) -> TrainState:
         """The initial state for one seed."""
@@ -134,7 +128,10 @@ class Trainer:
         """Runs one deterministic episode in each of num_eval_envs fresh environments.
 
         Returns the state (only its key advances) and eval/episode_return, eval/episode_length
-        averaged over the episodes.
+        averaged over the episodes. Goal-conditioned environments (those reporting "distance"
+        and "success" metrics) add eval/success_rate (episodes that reached the goal at least
+        once), eval/time_at_goal (steps within the success radius per episode) and
+        eval/final_distance.
         """
         key, reset_key = jax.random.split(state.key)
         num = self.config.train.num_eval_envs
@@ -143,18 +140,33 @@ class Trainer:
         def still_running(carry):
             return jnp.any(carry[1])
 
+        goal_conditioned = {"distance", "success"} <= set(env_state.metrics)
+
         def step(carry):
-            env_state, active, returns, lengths = carry
+            env_state, active, old = carry
             action, _ = self.agent.act(state.agent, env_state.obs, reset_key, True)
             env_state = jax.vmap(self.eval_env.step)(env_state, action)
-            returns = returns + active * env_state.reward
-            lengths = lengths + active
-            return env_state, active * (1.0 - env_state.done), returns, lengths
+            totals = {
+                "episode_return": old["episode_return"] + active * env_state.reward,
+                "episode_length": old["episode_length"] + active,
+            }
+            if goal_conditioned:
+                success = active * env_state.metrics["success"]
+                totals["success_rate"] = jnp.maximum(old["success_rate"], success)
+                totals["time_at_goal"] = old["time_at_goal"] + success
+                totals["final_distance"] = jnp.where(
+                    active > 0, env_state.metrics["distance"], old["final_distance"]
+                )
+            return env_state, active * (1.0 - env_state.done), totals
 
-        zeros = jnp.zeros((num,))
-        carry = (env_state, jnp.ones((num,)), zeros, zeros)
-        _, _, returns, lengths = jax.lax.while_loop(still_running, step, carry)
-        metrics = {"eval/episode_return": returns.mean(), "eval/episode_length": lengths.mean()}
+        names = ["episode_return", "episode_length"]
+        if goal_conditioned:
+            names += ["success_rate", "time_at_goal", "final_distance"]
+        totals = {name: jnp.zeros((num,)) for name in names}
+        _, _, totals = jax.lax.while_loop(
+            still_running, step, (env_state, jnp.ones((num,)), totals)
+        )
+        metrics = {f"eval/{name}": value.mean() for name, value in totals.items()}
         return state.replace(key=key), metrics
 
     def train_chunk(self, state: TrainState) -> tuple[TrainState, Metrics]:

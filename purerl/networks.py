@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -35,15 +36,35 @@ class MLP(nn.Module):
         return nn.Dense(self.output_size, kernel_init=init)(x)
 
 
+@dataclasses.dataclass(frozen=True)
+class Body:
+    """A network's layers up to and including its output layer, chosen by config.
+
+    kind "mlp": Dense layers of `hidden_sizes` (orthogonal init, see MLP); kind "residual": a
+    ResidualTrunk of `depth` and `width` (so a deep actor or critic is one config change).
+    """
+
+    kind: str = "mlp"
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    depth: int = 4
+    width: int = 256
+    activation: str = "tanh"
+
+    def build(self, output_size: int, output_gain: float = 1.0) -> nn.Module:
+        """The module mapping (..., in) -> (..., output_size); `output_gain` applies to MLPs."""
+        if self.kind == "residual":
+            return ResidualTrunk(self.width, self.depth, output_size, self.activation)
+        return MLP(self.hidden_sizes, output_size, self.activation, output_gain)
+
+
 class ValueNetwork(nn.Module):
     """State value V(obs): (..., obs) -> (...)."""
 
-    hidden_sizes: Sequence[int]
-    activation: str = "tanh"
+    body: Body
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return MLP(self.hidden_sizes, 1, self.activation)(obs)[..., 0]
+        return self.body.build(1)(obs)[..., 0]
 
 
 class GaussianPolicy(nn.Module):
@@ -53,15 +74,14 @@ class GaussianPolicy(nn.Module):
     (..., action_size).
     """
 
-    hidden_sizes: Sequence[int]
+    body: Body
     action_size: int
-    activation: str = "tanh"
     squash: bool = True
     init_log_std: float = 0.0
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> TanhNormal | ClippedNormal:
-        loc = MLP(self.hidden_sizes, self.action_size, self.activation, output_gain=0.01)(obs)
+        loc = self.body.build(self.action_size, output_gain=0.01)(obs)
         log_std = self.param(
             "log_std", nn.initializers.constant(self.init_log_std), (self.action_size,)
         )
@@ -72,11 +92,150 @@ class GaussianPolicy(nn.Module):
 class CategoricalPolicy(nn.Module):
     """Categorical policy: (..., obs) -> distribution over num_actions."""
 
-    hidden_sizes: Sequence[int]
+    body: Body
     num_actions: int
-    activation: str = "tanh"
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> Categorical:
-        logits = MLP(self.hidden_sizes, self.num_actions, self.activation, output_gain=0.01)(obs)
-        return Categorical(logits)
+        return Categorical(self.body.build(self.num_actions, output_gain=0.01)(obs))
+
+
+# --- Deep residual networks for contrastive RL (Wang et al. 2025, "1000 Layer Networks") ---
+
+NORMALIZATIONS = ("layer_norm", "none")
+
+# Uniform in +-1/sqrt(fan_in): variance_scaling(1/3, fan_in, uniform) has limit sqrt(3 * s/fan_in).
+_RESIDUAL_KERNEL_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _residual_dense(features: int, name: str) -> nn.Dense:
+    return nn.Dense(
+        features, kernel_init=_RESIDUAL_KERNEL_INIT, bias_init=nn.initializers.zeros, name=name
+    )
+
+
+def _check_residual_fields(depth: int, activation: str, normalization: str) -> None:
+    """Raise ValueError naming the field and a fix, instead of silently rounding the depth."""
+    if depth <= 0 or depth % 4 != 0:
+        lower, upper = max(4, depth // 4 * 4), max(4, (depth + 3) // 4 * 4)
+        fix = f"use {lower}" if lower == upper else f"use {lower} or {upper}"
+        raise ValueError(
+            "depth must be a positive multiple of 4 (it counts the Dense layers inside residual "
+            f"blocks of 4 layers each); got {depth}, e.g. {fix}"
+        )
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}; got {normalization!r}")
+
+
+class ResidualBlock(nn.Module):
+    """Four (Dense(width) -> norm -> activation) layers plus a skip connection.
+
+    Input and output (..., width): the skip adds the block input, so the input's last axis must
+    already be `width`.
+    """
+
+    width: int
+    activation: str = "swish"
+    normalization: str = "layer_norm"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h = x
+        for i in range(4):
+            h = _residual_dense(self.width, f"dense_{i}")(h)
+            if self.normalization == "layer_norm":
+                h = nn.LayerNorm(name=f"norm_{i}")(h)
+            h = act(h)
+        return x + h
+
+
+def _scan_body(block: ResidualBlock, x: jax.Array, _: None) -> tuple[jax.Array, None]:
+    # nn.scan wants (carry, xs) -> (carry, ys); the block's output is the next carry.
+    return block(x), None
+
+
+class ResidualTrunk(nn.Module):
+    """Deep residual MLP: Dense -> norm -> act, depth/4 ResidualBlocks, then a linear Dense.
+
+    `depth` counts the Dense layers inside the residual blocks (depth 1024 = 256 blocks) and
+    must be a positive multiple of 4. With `scan=True` the blocks run under `nn.scan`: their
+    parameters are stacked along a leading axis of length depth/4 (param tree
+    `blocks/dense_i/kernel: (depth/4, width, width)`) and the program holds one block, so
+    compile time is nearly flat in depth. `scan=False` applies `blocks_0 ... blocks_{n-1}` in a
+    Python loop (same function, unstacked params). `remat=True` recomputes each block's
+    activations in the backward pass, keeping only the block inputs.
+
+    Input (..., in_features) -> output (..., output_size).
+    """
+
+    width: int
+    depth: int
+    output_size: int
+    activation: str = "swish"
+    normalization: str = "layer_norm"
+    remat: bool = False
+    scan: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_residual_fields(self.depth, self.activation, self.normalization)
+        x = _residual_dense(self.width, "input")(x)
+        if self.normalization == "layer_norm":
+            x = nn.LayerNorm(name="input_norm")(x)
+        x = ACTIVATIONS[self.activation](x)
+
+        block_cls = nn.remat(ResidualBlock) if self.remat else ResidualBlock
+        num_blocks = self.depth // 4
+        if self.scan:
+            scanned = nn.scan(
+                _scan_body,
+                variable_axes={"params": 0},
+                split_rngs={"params": True},
+                length=num_blocks,
+            )
+            block = block_cls(self.width, self.activation, self.normalization, name="blocks")
+            x, _ = scanned(block, x, None)
+        else:
+            for i in range(num_blocks):
+                block = block_cls(
+                    self.width, self.activation, self.normalization, name=f"blocks_{i}"
+                )
+                x = block(x)
+        return _residual_dense(self.output_size, "output")(x)
+
+
+class SquashedGaussianActor(nn.Module):
+    """Tanh-squashed Gaussian policy on a (scanned) ResidualTrunk, as in the CRL actor.
+
+    The trunk outputs 2 * action_size values: the mean and a raw log-std, which tanh maps
+    smoothly into [log_std_min, log_std_max] (a hard clip would zero its gradient outside the
+    bounds). (..., obs) -> TanhNormal over (..., action_size).
+    """
+
+    action_size: int
+    width: int
+    depth: int
+    activation: str = "swish"
+    normalization: str = "layer_norm"
+    remat: bool = False
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> TanhNormal:
+        out = ResidualTrunk(
+            self.width,
+            self.depth,
+            2 * self.action_size,
+            self.activation,
+            self.normalization,
+            self.remat,
+            name="trunk",
+        )(obs)
+        loc, raw_log_std = jnp.split(out, 2, axis=-1)
+        half_range = 0.5 * (self.log_std_max - self.log_std_min)
+        log_std = self.log_std_min + half_range * (jnp.tanh(raw_log_std) + 1.0)
+        return TanhNormal(loc, jnp.exp(log_std))

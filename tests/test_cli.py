@@ -87,6 +87,11 @@ def test_existing_run_directory_is_never_overwritten(finished_run):
         (["ppo-cartpole", "--name", "nope"], "unknown environment 'nope'"),
         (["ppo-cartpole", "--num-envs", "many"], "many"),
         (["ppo-cartpole", "--no-such-field", "1"], "--no-such-field"),
+        (["crl-point-umaze", "--depth", "6"], "agent.depth (--depth): must be a positive multiple"),
+        (["crl-point-umaze", "--buffer-size", "640"], "--buffer-size 6400 or more"),
+        (["crl-point-umaze", "--future-goal-discount", "1.5"], "must be in (0, 1)"),
+        (["crl-point-umaze", "--name", "cartpole"], "CRL needs a goal-conditioned environment"),
+        (["ppo-cartpole", "--single-goal"], "cartpole is not goal-conditioned"),
     ],
 )
 def test_bad_input_exits_2_without_traceback_or_run_dir(tmp_path, args, message):
@@ -104,3 +109,18 @@ def test_help_lists_presets():
     assert result.returncode == 0
     for preset in ("ppo-cartpole", "ppo-inverted-pendulum", "ppo-ant", "ppo-humanoid"):
         assert preset in result.stdout
+
+
+def test_crl_run_sets_all_networks_and_reports_goal_metrics(tmp_path):
+    run_dir = tmp_path / "crl"
+    args = ["--total-env-steps", "3200", "--num-evals", "2", "--warmup-env-steps", "1600"]
+    args += ["--updates-per-iteration", "2", "--depth", "8", "--width", "16"]
+    args += ["--actor-width", "32", "--num-eval-envs", "4"]
+    result = run_cli("crl-point-umaze", *args, "--run-dir", str(run_dir), "--quiet")
+    assert result.returncode == 0, result.stderr
+    agent = json.loads((run_dir / "config.json").read_text())["agent"]
+    assert (agent["depth"], agent["width"], agent["actor_width"]) == (8, 16, 32)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for name in ("eval/success_rate", "eval/time_at_goal", "eval/final_distance"):
+        assert name in summary
+    assert "success_rate" in result.stdout

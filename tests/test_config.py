@@ -51,4 +51,21 @@ def test_every_preset_validates():
     for name, preset in PRESETS.items():
         assert validate(preset.config) is preset.config, name
     gpu = {name for name, preset in PRESETS.items() if preset.gpu_sized}
-    assert gpu == {"ppo-hopper", "ppo-ant", "ppo-humanoid"}
+    assert gpu == {
+        "ppo-hopper",
+        "ppo-ant",
+        "ppo-humanoid",
+        "crl-ant",
+        "crl-ant-umaze",
+        "crl-humanoid",
+    }
+
+
+def test_crl_presets_fit_their_environments():
+    """Building the trainer checks the environment's declared goal indices against the agent."""
+    from experiments.presets import PRESETS
+    from purerl import CRLAgent, Trainer
+
+    for name, preset in PRESETS.items():
+        if name.startswith("crl-"):
+            assert isinstance(Trainer(preset.config).agent, CRLAgent), name

@@ -81,3 +81,17 @@ def test_trajectory_shapes_and_flags(trainer):
     assert trajectory.reward.shape == trajectory.truncation.shape == (8, 8)
     assert float(jnp.sum(trajectory.termination)) == 0.0  # point_reach only truncates
     assert float(finished["count"]) == 0.0  # episode_length 20 > unroll 8
+
+
+def test_deep_ppo_is_one_config_change():
+    """network="residual" puts the scanned residual trunk under PPO's actor and critic."""
+    import dataclasses
+
+    agent = dataclasses.replace(CONFIG.agent, network="residual", depth=8, width=16)
+    trainer = Trainer(dataclasses.replace(CONFIG, agent=agent))
+    state = trainer.init(jax.random.PRNGKey(0))
+    for network in ("policy", "value"):
+        trunk = state.agent.params[network]["params"]["ResidualTrunk_0"]
+        assert trunk["blocks"]["dense_0"]["kernel"].shape == (2, 16, 16)
+    state, metrics = jax.jit(trainer.iteration)(state)
+    assert all(bool(jnp.isfinite(v)) for v in jax.tree.leaves(metrics))

@@ -66,11 +66,12 @@ def test_advantage_normalisation():
 
 @pytest.mark.parametrize("discrete", [False, True])
 def test_ppo_loss_gradients_are_finite(discrete):
-    from purerl.networks import CategoricalPolicy, GaussianPolicy, ValueNetwork
+    from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 
     config = PPOConfig()
-    policy = CategoricalPolicy((8,), 3) if discrete else GaussianPolicy((8,), 2)
-    value = ValueNetwork((8,))
+    body = Body(hidden_sizes=(8,))
+    policy = CategoricalPolicy(body, 3) if discrete else GaussianPolicy(body, 2)
+    value = ValueNetwork(body)
     obs = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
     params = {
         "policy": policy.init(jax.random.PRNGKey(1), obs),

@@ -1,5 +1,27 @@
 """Agents: init / act / update. The training loop is shared; agents differ by update."""
 
+from envs import EnvSpec
+from purerl.agents.crl import CRLAgent, CRLBatch, CRLState
 from purerl.agents.ppo import PolicySample, PPOAgent, PPOState
+from purerl.config import Config, CRLConfig
+from purerl.types import Agent
 
-__all__ = ["PPOAgent", "PPOState", "PolicySample"]
+
+def build_agent(config: Config, spec: EnvSpec) -> Agent:
+    """The agent `config.agent` describes, for an environment with interface `spec`."""
+    train = config.train
+    if isinstance(config.agent, CRLConfig):
+        return CRLAgent(config.agent, spec, train.num_envs, config.env.episode_length)
+    num_updates = train.num_iterations * config.agent.num_epochs * config.agent.num_minibatches
+    return PPOAgent(config.agent, spec, train.normalize_observations, num_updates)
+
+
+__all__ = [
+    "CRLAgent",
+    "CRLBatch",
+    "CRLState",
+    "PPOAgent",
+    "PPOState",
+    "PolicySample",
+    "build_agent",
+]

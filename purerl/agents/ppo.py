@@ -11,7 +11,7 @@ from envs import EnvSpec
 from purerl.config import PPOConfig
 from purerl.gae import compute_gae
 from purerl.losses.ppo import PPOBatch, make_ppo_loss
-from purerl.networks import CategoricalPolicy, GaussianPolicy, ValueNetwork
+from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 from purerl.normalize import RunningStatistics, init_statistics, normalize, update_statistics
 from purerl.types import Metrics, Transition
 
@@ -43,19 +43,22 @@ class PPOAgent:
         self.config = config
         self.spec = spec
         self.normalize_observations = normalize_observations
-        if spec.discrete:
-            self.policy = CategoricalPolicy(
-                config.policy_hidden_sizes, spec.num_actions, config.activation
+
+        def body(hidden_sizes):
+            return Body(
+                config.network, tuple(hidden_sizes), config.depth, config.width, config.activation
             )
+
+        if spec.discrete:
+            self.policy = CategoricalPolicy(body(config.policy_hidden_sizes), spec.num_actions)
         else:
             self.policy = GaussianPolicy(
-                config.policy_hidden_sizes,
+                body(config.policy_hidden_sizes),
                 spec.action_size,
-                config.activation,
                 squash=config.action_distribution == "tanh_normal",
                 init_log_std=config.init_log_std,
             )
-        self.value = ValueNetwork(config.value_hidden_sizes, config.activation)
+        self.value = ValueNetwork(body(config.value_hidden_sizes))
         learning_rate = config.learning_rate
         if config.anneal_learning_rate:
             learning_rate = optax.linear_schedule(config.learning_rate, 0.0, num_updates)

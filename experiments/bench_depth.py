@@ -1,0 +1,198 @@
+"""Depth scaling of the residual trunk: compile time, memory and speed of one training step.
+
+Run (one benchmark at a time; the machine is shared)::
+
+    python -m experiments.bench_depth --depths 4 16 64 256 1024 --width 256 --batch 256 \
+        --steps 10 --max-unrolled-depth 256 --json runs/bench/depth.json
+
+For each depth it builds ONE training step -- forward + backward + adam update of a
+`ResidualTrunk` (input dim 32, output 64) on an InfoNCE-like contrastive loss (trunk outputs
+against a fixed batch of target embeddings, positives on the diagonal) -- in three variants:
+
+* ``scan``:   our trunk, blocks under ``nn.scan`` (default);
+* ``remat``:  scanned, each block under ``nn.remat`` (activations recomputed in backward);
+* ``unroll``: ``scan=False``, no remat: blocks in a Python loop, the anchors' way.
+
+Compile time is ``jax.jit(step).lower(...).compile()`` wall time (tracing included). Memory
+comes from the compiled executable's ``memory_analysis()`` (a ``CompiledMemoryStats``):
+``temp`` = ``temp_size_in_bytes`` (activations and scratch buffers), ``peak`` = arguments +
+outputs + temp - aliased (params and optimizer state are donated, so outputs alias them). This
+is XLA's static estimate and works on CPU; on GPU the measured high-water mark is
+``jax.devices()[0].memory_stats()["peak_bytes_in_use"]``. SGD steps/s is measured after a
+warm-up step, for ``scan`` only unless ``--time-variants`` names more. Unrolled depths above
+``--max-unrolled-depth`` are skipped (and say so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from purerl.networks import ResidualTrunk
+
+IN_DIM, OUT_DIM = 32, 64
+VARIANTS = {
+    "scan": dict(scan=True),
+    "remat": dict(scan=True, remat=True),
+    "unroll": dict(scan=False),
+}
+
+
+def make_step(trunk: ResidualTrunk, optimizer: optax.GradientTransformation):
+    """Adam step: (params, opt_state, x (B, 32), targets (B, 64)) -> (params, opt_state, loss)."""
+
+    def loss_fn(params, x, targets):
+        logits = trunk.apply(params, x) @ targets.T  # (B, B); positives on the diagonal
+        return optax.softmax_cross_entropy_with_integer_labels(
+            logits, jnp.arange(x.shape[0])
+        ).mean()
+
+    def step(params, opt_state, x, targets):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, targets)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def bench_one(depth: int, variant: str, args: argparse.Namespace) -> dict:
+    """Compile one step of `variant` at `depth`; time `args.steps` steps if it is timed."""
+    trunk = ResidualTrunk(args.width, depth, OUT_DIM, **VARIANTS[variant])
+    optimizer = optax.adam(3e-4)
+    kx, kt, kp = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (args.batch, IN_DIM))
+    targets = jax.random.normal(kt, (args.batch, OUT_DIM)) / OUT_DIM**0.5
+    # Shapes only: compiling needs no real params, and unrolled deep inits are slow themselves.
+    params = jax.eval_shape(trunk.init, kp, x)
+    opt_state = jax.eval_shape(optimizer.init, params)
+
+    jitted = jax.jit(make_step(trunk, optimizer), donate_argnums=(0, 1))
+    start = time.perf_counter()
+    lowered = jitted.lower(params, opt_state, x, targets)
+    lower_s = time.perf_counter() - start
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - start
+    mem = compiled.memory_analysis()
+    result = dict(
+        depth=depth,
+        variant=variant,
+        lower_s=lower_s,
+        compile_s=compile_s,
+        hlo_chars=len(lowered.as_text()),
+        num_params=sum(p.size for p in jax.tree.leaves(params)),
+    )
+    if mem is not None:
+        result.update(
+            temp_bytes=mem.temp_size_in_bytes,
+            argument_bytes=mem.argument_size_in_bytes,
+            output_bytes=mem.output_size_in_bytes,
+            alias_bytes=mem.alias_size_in_bytes,
+            peak_bytes=mem.argument_size_in_bytes
+            + mem.output_size_in_bytes
+            + mem.temp_size_in_bytes
+            - mem.alias_size_in_bytes,
+        )
+    if variant in args.time_variants and args.steps > 0:
+        params = jax.jit(trunk.init)(kp, x)
+        opt_state = optimizer.init(params)
+        params, opt_state, loss = compiled(params, opt_state, x, targets)  # warm-up
+        jax.block_until_ready(loss)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            params, opt_state, loss = compiled(params, opt_state, x, targets)
+        jax.block_until_ready((params, loss))
+        result["steps_per_s"] = args.steps / (time.perf_counter() - start)
+        result["final_loss"] = float(loss)
+    return result
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
+
+
+def print_report(results: list[dict], args: argparse.Namespace) -> None:
+    by_key = {(r["depth"], r["variant"]): r for r in results}
+    print(
+        f"\nwidth {args.width}, batch {args.batch}, in {IN_DIM}, out {OUT_DIM}, "
+        f"backend {jax.default_backend()}; memory in MiB (XLA estimate)"
+    )
+    header = f"{'depth':>6} {'params':>10} | " + " | ".join(
+        f"{v + ' compile_s':>16} {'temp':>7} {'peak':>7} {'step/s':>7}" for v in VARIANTS
+    )
+    print(header)
+    print("-" * len(header))
+    for depth in args.depths:
+        cells = []
+        for v in VARIANTS:
+            r = by_key.get((depth, v))
+            if r is None:
+                cells.append(f"{'skipped':>16} {'-':>7} {'-':>7} {'-':>7}")
+            else:
+                temp, peak = _mib(r.get("temp_bytes")), _mib(r.get("peak_bytes"))
+                speed = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "-"
+                cells.append(f"{r['compile_s']:>16.2f} {temp:>7} {peak:>7} {speed:>7}")
+        num_params = by_key[(depth, "scan")]["num_params"]
+        print(f"{depth:>6} {num_params:>10} | " + " | ".join(cells))
+
+    lo, hi = min(args.depths), max(args.depths)
+    for v in ("scan", "unroll"):
+        if (lo, v) in by_key and (hi, v) in by_key:
+            ratio = by_key[(hi, v)]["compile_s"] / by_key[(lo, v)]["compile_s"]
+            print(f"compile({v}, depth {hi}) / compile({v}, depth {lo}) = {ratio:.2f}")
+        else:
+            print(f"compile ratio for {v}: depth {hi} skipped")
+    plain, remat = by_key[(hi, "scan")].get("temp_bytes"), by_key[(hi, "remat")].get("temp_bytes")
+    if plain and remat:
+        print(f"temp memory no-remat / remat at depth {hi} = {plain / remat:.2f}")
+    print(
+        "On GPU, measure the real peak with jax.devices()[0].memory_stats()['peak_bytes_in_use']."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--depths", type=int, nargs="+", default=[4, 16, 64, 256, 1024])
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=20, help="timed SGD steps per variant")
+    parser.add_argument(
+        "--time-variants",
+        nargs="+",
+        default=["scan"],
+        choices=list(VARIANTS),
+        help="variants whose steps/s is measured (compile and memory: always all three)",
+    )
+    parser.add_argument("--max-unrolled-depth", type=int, default=256)
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args()
+
+    results = []
+    for depth in args.depths:
+        for variant in VARIANTS:
+            if variant == "unroll" and depth > args.max_unrolled_depth:
+                print(f"depth {depth:>5} unroll: skipped (> --max-unrolled-depth)", flush=True)
+                continue
+            r = bench_one(depth, variant, args)
+            speed = f", {r['steps_per_s']:.2f} steps/s" if "steps_per_s" in r else ""
+            print(
+                f"depth {depth:>5} {variant:>6}: compile {r['compile_s']:.2f}s "
+                f"(lower {r['lower_s']:.2f}s), temp {_mib(r.get('temp_bytes'))} MiB{speed}",
+                flush=True,
+            )
+            results.append(r)
+    print_report(results, args)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(vars(args), json=str(args.json), backend=jax.default_backend())
+        args.json.write_text(json.dumps({"config": meta, "results": results}, indent=2))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
