@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-depth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m experiments.bench_ppo $(ARGS)
+
+bench-depth: $(STAMP)
+	$(BIN)/python -m experiments.bench_depth $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -2,11 +2,15 @@
 
 import contextlib
 import io
+import warnings
 
 # mujoco.mjx prints "Failed to import warp" to stdout when the optional NVIDIA Warp backend is
 # absent (always, on CPU); keep that out of our output.
 with contextlib.redirect_stdout(io.StringIO()):
     import brax.envs  # noqa: F401
+
+# Every MJCF load warns that brax's pipelines are unmaintained; we choose them knowingly.
+warnings.filterwarnings("ignore", message="Brax System", category=UserWarning)
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
