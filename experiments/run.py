@@ -119,8 +119,11 @@ def train(preset: str, spec: RunSpec) -> dict:
     start = time.perf_counter()
     state = jax.jit(trainer.init)(jax.random.PRNGKey(config.train.seed))
     iterations = config.train.iterations_per_eval
-    run = jax.jit(trainer.run_iterations, static_argnums=1).lower(state, iterations).compile()
-    evaluate = jax.jit(trainer.evaluate).lower(state).compile()
+    # Donating the state lets XLA update it in place (a CRL replay buffer is most of it)
+    # instead of holding an input and an output copy.
+    run = jax.jit(trainer.run_iterations, static_argnums=1, donate_argnums=0)
+    run = run.lower(state, iterations).compile()
+    evaluate = jax.jit(trainer.evaluate, donate_argnums=0).lower(state).compile()
     compile_time = time.perf_counter() - start
 
     steps_per_iteration = config.train.steps_per_iteration
