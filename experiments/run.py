@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -30,6 +31,13 @@ class RunSpec:
     """Where results go; default runs/PRESET/TIMESTAMP-seedSEED. Must be new or empty."""
     quiet: bool = False
     """No progress bar (for batch jobs); the summary line is still printed."""
+    checkpoint_every: int = 1
+    """Checkpoint the whole training state after every N evaluations (0: never)."""
+    keep_checkpoints: int = 3
+    """How many of the newest checkpoints to keep."""
+    sinks: tuple[Literal["tensorboard", "wandb"], ...] = ()
+    """Metric sinks besides RUN_DIR/metrics.jsonl: tensorboard (RUN_DIR/tensorboard), wandb
+    (offline, RUN_DIR/wandb; `wandb sync` uploads it later)."""
 
 
 class UsageError(Exception):
@@ -67,6 +75,18 @@ def parse(argv: list[str]) -> tuple[str, RunSpec]:
     )
     with config_errors():
         validate(spec.config)
+    packages = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
+    for sink in spec.sinks:
+        module, extra = packages[sink]
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(
+                f"--sinks {sink} needs {module}: pip install 'purerl[{extra}]' (or drop it)"
+            )
+    if spec.checkpoint_every < 0 or spec.keep_checkpoints < 1:
+        raise UsageError(
+            "--checkpoint-every must be >= 0 and --keep-checkpoints >= 1, got "
+            f"{spec.checkpoint_every} and {spec.keep_checkpoints}"
+        )
     return name, spec
 
 
@@ -102,20 +122,94 @@ def write_json_atomic(path: Path, value: object) -> None:
     os.replace(tmp, path)
 
 
-def train(preset: str, spec: RunSpec) -> dict:
-    """Runs training, streaming metrics into the run directory; returns the summary."""
-    import jax  # deferred: `--help` and bad input should answer without loading JAX
+class TrainingStopped(Exception):
+    """Training could not go on (a non-finite update); the message says where and why."""
 
-    import envs
-    from experiments.progress import Progress
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Holds RUN_DIR/.lock (with our pid) for a run's lifetime, so two processes never write
+    one run directory. A lock left by a killed process is taken over."""
+    lock = run_dir / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text() or "0")
+                os.kill(pid, 0)  # raises if no such process
+            except (ValueError, ProcessLookupError):
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except PermissionError:
+                pass  # alive, owned by someone else
+            raise UsageError(
+                f"run directory {run_dir} is in use by process {pid}; wait for it or pass a "
+                f"new --run-dir"
+            ) from None
+    else:
+        raise UsageError(f"could not lock run directory {run_dir}; pass a new --run-dir")
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
+    """Where and what went non-finite in a chunk's metrics, or None if nothing did."""
+    iteration = int(metrics.get("health/nonfinite_iteration", -1))
+    if iteration < 0:
+        return None
+    prefix = "health/nonfinite/"
+    bad = [
+        ("parameters" if k == prefix + "parameters" else "train/" + k[len(prefix) :])
+        for k, v in metrics.items()
+        if k.startswith(prefix) and v
+    ]
+    return (
+        f"non-finite {', '.join(bad)} at env step {iteration * steps_per_iteration} "
+        f"(update {iteration})"
+    )
+
+
+def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
+    """Runs (or, with `resume`, continues) training in the run directory; returns the summary.
+
+    Metrics stream to the sinks after every evaluation; a checkpoint of the whole training
+    state follows every `checkpoint_every` evaluations. A resumed run restores the newest valid
+    checkpoint, drops metrics reported after it and recomputes from there, so its results
+    equal an uninterrupted run's.
+    """
+    # Deferred: `--help` and bad input should answer without loading JAX.
     from purerl import Trainer
+    from purerl.config import to_dict
 
     config = spec.config
     with config_errors():  # the environment's interface is checked against the agent here
         trainer = Trainer(config)
-    run_dir = make_run_dir(spec, preset)
-    write_json_atomic(run_dir / "config.json", {"preset": preset, **dataclasses.asdict(config)})
+    run_dir = Path(spec.run_dir) if resume else make_run_dir(spec, preset)
+    with run_lock(run_dir):
+        if not resume:
+            run_options = {k: v for k, v in dataclasses.asdict(spec).items() if k != "config"}
+            write_json_atomic(
+                run_dir / "config.json", {"preset": preset, "run": run_options, **to_dict(config)}
+            )
+        return _train(trainer, preset, spec, run_dir, resume)
 
+
+def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> dict:
+    """The training loop of `train`, inside the run directory's lock."""
+    import jax
+
+    import envs
+    from experiments.checkpoint import Checkpoints
+    from experiments.progress import Progress
+    from experiments.sinks import make_sinks, truncate_jsonl
+
+    config = trainer.config
     start = time.perf_counter()
     state = jax.jit(trainer.init)(jax.random.PRNGKey(config.train.seed))
     iterations = config.train.iterations_per_eval
@@ -126,19 +220,48 @@ def train(preset: str, spec: RunSpec) -> dict:
     evaluate = jax.jit(trainer.evaluate, donate_argnums=0).lower(state).compile()
     compile_time = time.perf_counter() - start
 
+    checkpoints = Checkpoints(run_dir / "checkpoints", spec.keep_checkpoints)
+    done = {"evaluations": 0, "env_steps": 0, "train_time_s": 0.0, "wall_time_s": 0.0}
+    if resume:
+        restored = checkpoints.restore_latest(state)
+        if restored is not None:
+            state, done = restored
+        truncate_jsonl(run_dir / "metrics.jsonl", done["env_steps"])
+        print(f"resuming {run_dir} from env step {done['env_steps']}", file=sys.stderr)
+
     steps_per_iteration = config.train.steps_per_iteration
     total_steps = config.train.num_iterations * steps_per_iteration
     progress = Progress(total_steps, enabled=not spec.quiet)
-    train_time, wall_start = 0.0, time.perf_counter()
+    train_time = done["train_time_s"]
+    wall_start = time.perf_counter() - done["wall_time_s"]
     record: dict = {}
     # Goal-conditioned runs are judged by success, others by return.
     headline = "eval/success_rate" if config.env.name in envs.GOAL_NAMES else "eval/episode_return"
-    with open(run_dir / "metrics.jsonl", "w") as metrics_file:
-        for _ in range(config.train.num_evals):
+    sinks = make_sinks(
+        run_dir,
+        spec.sinks,
+        {"preset": preset, **dataclasses.asdict(config)},
+        append=resume,
+        resume_env_steps=done["env_steps"] if resume else None,
+    )
+    with sinks:
+        for evaluation in range(done["evaluations"], config.train.num_evals):
             chunk_start = time.perf_counter()
             state, train_metrics = run(state)
+            train_metrics = jax.device_get(train_metrics)
+            problem = nonfinite_message(train_metrics, steps_per_iteration)
+            if problem is not None:
+                kept = checkpoints.steps()
+                where = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint"
+                raise TrainingStopped(
+                    f"{problem}; training stopped, {where}. (--no-check-finite turns the "
+                    f"check off.)"
+                )
             state, eval_metrics = evaluate(state)
-            metrics = jax.device_get({**train_metrics, **eval_metrics})
+            metrics = {
+                **{k: v for k, v in train_metrics.items() if not k.startswith("health/")},
+                **jax.device_get(eval_metrics),
+            }
             train_time += time.perf_counter() - chunk_start
             env_steps = int(state.iteration) * steps_per_iteration
             record = {
@@ -146,10 +269,21 @@ def train(preset: str, spec: RunSpec) -> dict:
                 "wall_time_s": round(time.perf_counter() - wall_start, 3),
                 **{k: float(v) for k, v in metrics.items()},
             }
-            metrics_file.write(json.dumps(record) + "\n")
-            metrics_file.flush()
+            sinks.write(record)
             progress.update(env_steps, env_steps / train_time, headline, record[headline])
+            last = evaluation + 1 == config.train.num_evals
+            if spec.checkpoint_every and ((evaluation + 1) % spec.checkpoint_every == 0 or last):
+                progress_record = {
+                    "evaluations": evaluation + 1,
+                    "env_steps": env_steps,
+                    "train_time_s": train_time,
+                    "wall_time_s": time.perf_counter() - wall_start,
+                }
+                checkpoints.save(state, progress_record)
     progress.close()
+    if not record:  # resumed a run whose every evaluation was already checkpointed
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        record = json.loads(lines[-1])
 
     summary = {
         "preset": preset,
@@ -168,13 +302,48 @@ def train(preset: str, spec: RunSpec) -> dict:
     return summary
 
 
+def parse_resume(argv: list[str]) -> tuple[str, RunSpec]:
+    """`--resume RUN_DIR [--quiet]`: the preset and run spec recorded in RUN_DIR/config.json."""
+    from purerl.config import from_dict
+
+    if len(argv) < 2 or argv[1].startswith("-") or set(argv[2:]) - {"--quiet"}:
+        raise UsageError("usage: python -m experiments.run --resume RUN_DIR [--quiet]")
+    run_dir = Path(argv[1])
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise UsageError(f"{config_path} not found; --resume takes the directory of a run")
+    if (run_dir / "summary.json").exists():
+        raise UsageError(f"{run_dir} already finished (it has summary.json); nothing to resume")
+    recorded = json.loads(config_path.read_text())
+    options = recorded.get("run", {})
+    with config_errors():
+        config = validate(from_dict(recorded))
+    spec = RunSpec(
+        config,
+        run_dir=str(run_dir),
+        quiet="--quiet" in argv[2:] or options.get("quiet", False),
+        checkpoint_every=options.get("checkpoint_every", 1),
+        keep_checkpoints=options.get("keep_checkpoints", 3),
+        sinks=tuple(options.get("sinks", ())),
+    )
+    return recorded.get("preset", "resumed"), spec
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        preset, spec = parse(sys.argv[1:] if argv is None else argv)
-        train(preset, spec)
+        if argv and argv[0] == "--resume":
+            preset, spec = parse_resume(argv)
+            train(preset, spec, resume=True)
+        else:
+            preset, spec = parse(argv)
+            train(preset, spec)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingStopped as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

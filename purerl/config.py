@@ -76,6 +76,9 @@ class TrainConfig:
     """Normalise observations with running mean/variance updated inside the jitted program."""
     seed: int = 0
     """Random seed: the same seed gives identical numbers."""
+    check_finite: bool = True
+    """Watch every update's losses, gradient norms and parameters; the CLI stops at the first
+    non-finite one (turn off to save a reduction over the parameters per update)."""
 
     @property
     def steps_per_iteration(self) -> int:
@@ -394,3 +397,29 @@ def replace(config: Config, **overrides: object) -> Config:
             raise ConfigError(name, "no such config field")
         sections[owner[0]] = dataclasses.replace(sections[owner[0]], **{name: value})
     return Config(**sections)
+
+
+AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig, "crl": CRLConfig}
+
+
+def to_dict(config: Config) -> dict:
+    """A JSON-ready dict of `config`, with "agent_type" naming the agent's config class."""
+    agent_type = next(k for k, cls in AGENT_CONFIGS.items() if isinstance(config.agent, cls))
+    return {**dataclasses.asdict(config), "agent_type": agent_type}
+
+
+def from_dict(data: dict) -> Config:
+    """Inverse of `to_dict` (JSON lists become tuples again); extra keys are ignored."""
+
+    def build(cls: type, values: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+        )
+
+    agent_cls = AGENT_CONFIGS[data.get("agent_type", "ppo")]
+    return Config(
+        build(EnvConfig, data["env"]),
+        build(TrainConfig, data["train"]),
+        build(agent_cls, data["agent"]),
+    )

@@ -108,9 +108,41 @@ class Trainer:
         """`num_iterations` iterations in one scan; metrics averaged over them.
 
         Training episode statistics cover the episodes that finished during these iterations.
+        With `train.check_finite`, metrics also hold "health/nonfinite_iteration": the number
+        of the first iteration whose metrics (losses, gradient norms) or parameters were not
+        finite, -1 if none was; and "health/nonfinite/NAME" (1.0 for each metric, or
+        "parameters", that was non-finite then). The iterations after it still run (a `cond`
+        around them would cost the in-place updates of large states); callers stop there.
         """
-        state, metrics = jax.lax.scan(
-            lambda s, _: self.iteration(s), state, None, length=num_iterations
+        check = self.config.train.check_finite
+
+        def step(carry, _):
+            state, first_bad = carry
+            state, metrics = self.iteration(state)
+            if check:
+                flags = {
+                    name: ~jnp.isfinite(value)
+                    for name, value in metrics.items()
+                    if not name.startswith("finished/")
+                }
+                params = getattr(state.agent, "params", state.agent)
+                flags["parameters"] = ~jnp.all(
+                    jnp.stack([jnp.isfinite(p).all() for p in jax.tree.leaves(params)])
+                )
+                new = (first_bad["iteration"] < 0) & jnp.any(jnp.stack(list(flags.values())))
+                first_bad = {
+                    "iteration": jnp.where(new, state.iteration, first_bad["iteration"]),
+                    "flags": {k: jnp.where(new, flags[k], first_bad["flags"][k]) for k in flags},
+                }
+            return (state, first_bad), metrics
+
+        first_bad = {"iteration": jnp.full((), -1, jnp.int32)}
+        if check:
+            shapes = jax.eval_shape(self.iteration, state)[1]
+            names = [k for k in shapes if not k.startswith("finished/")] + ["parameters"]
+            first_bad["flags"] = {k: jnp.zeros((), bool) for k in names}
+        (state, first_bad), metrics = jax.lax.scan(
+            step, (state, first_bad), None, length=num_iterations
         )
         finished = {
             k[len("finished/") :]: metrics.pop(k).sum()
@@ -122,6 +154,10 @@ class Trainer:
         metrics["train/episode_return"] = finished["return"] / count
         metrics["train/episode_length"] = finished["length"] / count
         metrics["train/episodes"] = finished["count"]
+        if check:
+            metrics["health/nonfinite_iteration"] = first_bad["iteration"]
+            for name, flag in first_bad["flags"].items():
+                metrics[f"health/nonfinite/{name}"] = flag.astype(jnp.float32)
         return state, metrics
 
     def evaluate(self, state: TrainState) -> tuple[TrainState, Metrics]:

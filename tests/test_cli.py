@@ -38,6 +38,9 @@ def finished_run(tmp_path_factory):
         "--run-dir",
         str(run_dir),
         "--quiet",
+        "--sinks",
+        "tensorboard",
+        "wandb",
     )
     assert result.returncode == 0, result.stderr
     return run_dir, result
@@ -67,6 +70,9 @@ def test_run_directory_contract(finished_run):
     )
     assert summary["eval/episode_return"] == lines[-1]["eval/episode_return"]
     assert summary["eval/episode_length"] == lines[-1]["eval/episode_length"]
+    # Asked-for sinks write next to the JSONL (their contents are tested in test_sinks).
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
 def test_existing_run_directory_is_never_overwritten(finished_run):

@@ -1,0 +1,120 @@
+"""Checkpoints of the complete training state on disk (orbax), verified on restore.
+
+Layout: `RUN_DIR/checkpoints/<iteration, 12 digits>/` is one orbax checkpoint of the whole
+`TrainState` (parameters, optimiser, normaliser, replay buffer, environment states, RNG key,
+iteration counter), plus `purerl.json`: the host-side progress (env steps, evaluations done,
+times) and a SHA-256 of every file orbax wrote. Orbax writes into a temporary directory and
+renames it when complete; the manifest is written last, atomically, so a checkpoint without
+one is partial. Restoring walks from the newest checkpoint back and skips (and reports, by
+file name) any that is partial, fails its checksums or fails to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+MANIFEST = "purerl.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(path: Path) -> dict[str, str]:
+    return {
+        str(file.relative_to(path)): _sha256(file)
+        for file in sorted(path.rglob("*"))
+        if file.is_file() and file.name != MANIFEST
+    }
+
+
+class CorruptCheckpoint(Exception):
+    """A checkpoint that must not be used; the message names the file."""
+
+
+class Checkpoints:
+    """Saves and restores `TrainState`s under `directory`, keeping the newest `keep`."""
+
+    def __init__(self, directory: Path, keep: int = 3):
+        self.directory = Path(directory)
+        self.keep = keep
+        self._checkpointer = ocp.StandardCheckpointer()
+
+    def steps(self) -> list[Path]:
+        """Checkpoint directories (complete or not), oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+    def save(self, state: Any, progress: dict) -> Path:
+        """Writes `state` and the host-side `progress`; returns the checkpoint directory.
+
+        Returns only when everything is on disk, so the caller may then donate `state`.
+        """
+        path = self.directory / f"{int(state.iteration):012d}"
+        if path.exists():  # a partial leftover of a killed run at this same point
+            shutil.rmtree(path)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._checkpointer.save(path.absolute(), state)
+        self._checkpointer.wait_until_finished()
+        manifest = {"progress": progress, "files": _files(path)}
+        tmp = path / (MANIFEST + ".tmp")
+        with open(tmp, "w") as file:
+            json.dump(manifest, file, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path / MANIFEST)
+        for old in self.steps()[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def verify(self, path: Path) -> dict:
+        """The checkpoint's progress record; raises CorruptCheckpoint naming the bad file."""
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise CorruptCheckpoint(f"{manifest_path} is missing (the save did not finish)")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            expected, progress = manifest["files"], manifest["progress"]
+        except (ValueError, KeyError) as error:
+            raise CorruptCheckpoint(f"{manifest_path} is unreadable ({error})") from None
+        actual = _files(path)
+        for name, digest in expected.items():
+            if name not in actual:
+                raise CorruptCheckpoint(f"{path / name} is missing")
+            if actual[name] != digest:
+                raise CorruptCheckpoint(f"{path / name} does not match its checksum")
+        return progress
+
+    def restore_latest(self, like: Any) -> tuple[Any, dict] | None:
+        """(state, progress) from the newest valid checkpoint, or None if there is none.
+
+        `like` is a state (or `jax.eval_shape` of one) giving the structure, shapes and dtypes.
+        Invalid checkpoints are reported on stderr and skipped.
+        """
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        for path in reversed(self.steps()):
+            try:
+                progress = self.verify(path)
+                state = self._checkpointer.restore(path.absolute(), abstract)
+            except CorruptCheckpoint as error:
+                print(f"warning: skipping checkpoint {path.name}: {error}", file=sys.stderr)
+                continue
+            except Exception as error:  # noqa: BLE001 - orbax raises many kinds; all mean unusable
+                print(f"warning: skipping checkpoint {path}: {error}", file=sys.stderr)
+                continue
+            return state, progress
+        return None

@@ -1,0 +1,147 @@
+"""Checkpoints and exact resume: a run killed at a random point and resumed ends with the
+same numbers as an uninterrupted one; corrupt checkpoints are skipped; non-finite stops."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import ROOT, run_cli
+
+# ~0.1-0.3 s per evaluation chunk on a 2-core CPU, so a kill lands mid-run.
+ARGS = ["ppo-cartpole", "--total-env-steps", "81920", "--num-envs", "64", "--unroll-length"]
+ARGS += ["16", "--num-evals", "8", "--seed", "5", "--keep-checkpoints", "2", "--quiet"]
+
+
+def lines(run_dir: Path) -> list[dict]:
+    text = (run_dir / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def without_times(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in records]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("resume") / "whole"
+    result = run_cli(*ARGS, "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def kill_after(run_dir: Path, evaluations: int) -> None:
+    """Starts the run and SIGKILLs it once `evaluations` lines are in metrics.jsonl."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", *ARGS, "--run-dir", str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if metrics.exists() and metrics.read_text().count("\n") >= evaluations:
+            break
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "summary.json").exists(), "the run finished before the kill"
+
+
+def test_killed_run_resumes_to_identical_metrics(uninterrupted, tmp_path):
+    point = random.Random().randint(1, 6)  # a different kill point each CI run
+    run_dir = tmp_path / "killed"
+    kill_after(run_dir, point)
+    result = run_cli("--resume", str(run_dir), "--quiet")
+    assert result.returncode == 0, (point, result.stderr)
+    assert "resuming" in result.stderr
+    assert without_times(lines(run_dir)) == without_times(lines(uninterrupted)), point
+    final = json.loads((run_dir / "summary.json").read_text())
+    expected = json.loads((uninterrupted / "summary.json").read_text())
+    for key in expected:
+        if key.startswith(("eval/", "train/")) or key == "env_steps":
+            assert final[key] == expected[key], key
+    assert not (run_dir / ".lock").exists()
+    # Only the newest --keep-checkpoints survive.
+    assert len(list((run_dir / "checkpoints").iterdir())) == 2
+
+
+def test_corrupt_checkpoint_is_reported_and_the_previous_one_used(uninterrupted, tmp_path):
+    run_dir = tmp_path / "corrupt"
+    kill_after(run_dir, 5)
+    newest = sorted((run_dir / "checkpoints").iterdir())[-1]
+    victim = max(
+        (p for p in newest.rglob("*") if p.is_file() and p.name != "purerl.json"),
+        key=lambda p: p.stat().st_size,
+    )
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    result = run_cli("--resume", str(run_dir), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"skipping checkpoint {newest.name}" in result.stderr
+    assert victim.name in result.stderr
+    assert without_times(lines(run_dir)) == without_times(lines(uninterrupted))
+
+
+def test_partial_checkpoint_is_skipped(uninterrupted, tmp_path):
+    run_dir = tmp_path / "partial"
+    kill_after(run_dir, 4)
+    newest = sorted((run_dir / "checkpoints").iterdir())[-1]
+    (newest / "purerl.json").unlink()  # as if killed between orbax's write and ours
+    result = run_cli("--resume", str(run_dir), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "save did not finish" in result.stderr
+    assert without_times(lines(run_dir)) == without_times(lines(uninterrupted))
+
+
+def test_non_finite_update_stops_with_env_step_and_metric(tmp_path):
+    run_dir = tmp_path / "diverged"
+    result = run_cli(
+        "ppo-cartpole",
+        "--reward-scale",
+        "1e38",
+        "--total-env-steps",
+        "20480",
+        "--num-evals",
+        "2",
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "non-finite" in result.stderr and "train/loss/value" in result.stderr
+    assert "at env step 2048 (update 1)" in result.stderr
+    assert not (run_dir / "summary.json").exists()
+    assert lines(run_dir) == []
+
+
+def test_resume_refuses_finished_or_missing_runs(uninterrupted, tmp_path):
+    result = run_cli("--resume", str(uninterrupted))
+    assert result.returncode == 2 and "already finished" in result.stderr
+    result = run_cli("--resume", str(tmp_path / "nothing"))
+    assert result.returncode == 2 and "config.json not found" in result.stderr
+
+
+def test_a_live_run_directory_is_not_shared(tmp_path):
+    run_dir = tmp_path / "busy"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text((ROOT / "pyproject.toml").read_text()[:0] + "{}")
+    (run_dir / ".lock").write_text(str(os.getpid()))  # this test process is alive
+    from experiments.run import UsageError, run_lock
+
+    with pytest.raises(UsageError, match="in use by process"):
+        with run_lock(run_dir):
+            pass
+    (run_dir / ".lock").write_text("999999999")  # no such process: a stale lock is taken over
+    with run_lock(run_dir):
+        assert (run_dir / ".lock").read_text() == str(os.getpid())
+    assert not (run_dir / ".lock").exists()
