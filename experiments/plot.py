@@ -148,8 +148,12 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.removesuffix("."): value}
 
 
+# config.json sections that describe how a run was driven, not what was trained.
+NOT_CONFIG = ("run", "sweep")
+
+
 def _group_key(run: Run) -> str:
-    flat = _flatten(run.config)
+    flat = _flatten({k: v for k, v in run.config.items() if k not in NOT_CONFIG})
     flat.pop("train.seed", None)
     return json.dumps(flat, sort_keys=True)
 

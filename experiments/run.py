@@ -175,6 +175,18 @@ def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
     )
 
 
+def summary_of(preset: str, record: dict, compile_time: float, train_time: float) -> dict:
+    """summary.json: env steps, times, training speed and the last evaluation's metrics."""
+    return {
+        "preset": preset,
+        "env_steps": record["env_steps"],
+        "compile_time_s": round(compile_time, 3),
+        "train_time_s": round(train_time, 3),
+        "env_steps_per_second": round(record["env_steps"] / train_time, 1),
+        **{k: v for k, v in record.items() if k.startswith(("eval/", "train/"))},
+    }
+
+
 def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
     """Runs (or, with `resume`, continues) training in the run directory; returns the summary.
 
@@ -285,14 +297,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         record = json.loads(lines[-1])
 
-    summary = {
-        "preset": preset,
-        "env_steps": record["env_steps"],
-        "compile_time_s": round(compile_time, 3),
-        "train_time_s": round(train_time, 3),
-        "env_steps_per_second": round(record["env_steps"] / train_time, 1),
-        **{k: v for k, v in record.items() if k.startswith(("eval/", "train/"))},
-    }
+    summary = summary_of(preset, record, compile_time, train_time)
     write_json_atomic(run_dir / "summary.json", summary)
     print(
         f"done: {summary['env_steps']} env steps, {headline.removeprefix('eval/')} "

@@ -39,8 +39,16 @@ class Trainer:
     does not fit the agent (checked here, before anything compiles).
     """
 
-    def __init__(self, config: Config, env: Env | None = None, agent: Agent | None = None):
-        self.config = validate(config)
+    def __init__(
+        self,
+        config: Config,
+        env: Env | None = None,
+        agent: Agent | None = None,
+        validate_config: bool = True,
+    ):
+        # A sweep that vmaps numeric fields builds trainers from traced values: it validates
+        # the concrete configs first and passes validate_config=False.
+        self.config = validate(config) if validate_config else config
         train = config.train
         if env is None:
             env = envs.make(config.env.name, config.env.backend, **config.env.make_kwargs())

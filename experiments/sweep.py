@@ -1,0 +1,342 @@
+"""Config sweeps: `python -m experiments.sweep SPEC [--executor vmap|local|submitit] ...`.
+
+A spec (TOML, or JSON with the same keys) names a preset, the seeds, fixed overrides, and a
+grid and/or a list of configurations over any config fields:
+
+    preset = "crl-point-umaze"
+    seeds = [0, 1, 2]
+    executor = "local"                  # default; the command line may override it
+    [overrides]                         # applied to every configuration
+    total_env_steps = 64000
+    [grid]                              # cartesian product of these values
+    depth = [4, 8]
+    critic_learning_rate = [1e-4, 3e-4]
+    [[configs]]                         # and/or explicit configurations (crossed with grid)
+    width = 64
+
+Every (configuration, seed) becomes one run directory under the sweep directory, with the
+same contract as `experiments.run` (config.json, metrics.jsonl, summary.json), so
+`experiments.plot` reads a sweep directly. Three executors run the jobs:
+  vmap      one program per group of configurations that differ only in seeds and numeric
+            (float) hyperparameters: those are vmapped, so a group trains at once on one device;
+  local     one `experiments.run` process per job (`--max-parallel` at a time);
+  submitit  a Slurm job array through submitit, one run directory per job (`--cluster local`
+            runs the same code path on this machine).
+Running a sweep again with the same spec and --sweep-dir continues it: finished runs are kept,
+killed ones resume from their last checkpoint (local, submitit) or rerun (vmap). At the end a
+table aggregated over seeds is printed and written to SWEEP_DIR/results.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import importlib.util
+import itertools
+import json
+import subprocess
+import sys
+import time
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments.run import RunSpec, UsageError, parse, write_json_atomic
+
+EXECUTORS = ("vmap", "local", "submitit")
+SPEC_KEYS = {"preset", "seeds", "executor", "overrides", "grid", "configs", "name", "slurm"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (configuration, seed): its run directory and the `experiments.run` arguments."""
+
+    label: str
+    seed: int
+    run_dir: Path
+    argv: tuple[str, ...]
+    spec: RunSpec
+
+    @property
+    def finished(self) -> bool:
+        return (self.run_dir / "summary.json").exists()
+
+    @property
+    def started(self) -> bool:
+        return (self.run_dir / "config.json").exists()
+
+
+def load_spec(path: Path) -> dict:
+    """Reads and checks the spec's structure; raises UsageError naming what is wrong."""
+    if not path.is_file():
+        raise UsageError(f"sweep spec {path} not found")
+    try:
+        text = path.read_text()
+        spec = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}"
+        ) from None
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; a spec has "
+            f"{', '.join(sorted(SPEC_KEYS))}"
+        )
+    if not isinstance(spec.get("preset"), str):
+        raise UsageError(f"{path}: `preset` (a preset name) is required")
+    seeds = spec.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)):
+        raise UsageError(f"{path}: `seeds` must be a non-empty list of integers, got {seeds!r}")
+    for key in ("overrides", "grid", "slurm"):
+        if not isinstance(spec.get(key, {}), dict):
+            raise UsageError(f"{path}: `{key}` must be a table of field = value")
+    for field, values in spec.get("grid", {}).items():
+        if not (isinstance(values, list) and values):
+            raise UsageError(f"{path}: grid.{field} must be a non-empty list of values")
+    configs = spec.get("configs", [{}])
+    if not (isinstance(configs, list) and configs and all(isinstance(c, dict) for c in configs)):
+        raise UsageError(f"{path}: `configs` must be a list of tables ([[configs]] in TOML)")
+    if spec.get("executor", "local") not in EXECUTORS:
+        raise UsageError(f"{path}: executor must be one of {', '.join(EXECUTORS)}")
+    return spec
+
+
+def flags(overrides: dict) -> list[str]:
+    """Command-line flags for `experiments.run` from {field: value}."""
+    argv: list[str] = []
+    for field, value in overrides.items():
+        flag = "--" + field.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + field.replace("_", "-"))
+        elif isinstance(value, list | tuple):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def expand(spec: dict, sweep_dir: Path) -> list[Job]:
+    """All jobs of the spec, each validated like `experiments.run` would (UsageError if not)."""
+    grid = spec.get("grid", {})
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    jobs = []
+    for number, (config, point) in enumerate(itertools.product(spec.get("configs", [{}]), points)):
+        overrides = {**spec.get("overrides", {}), **config, **point}
+        varying = {**config, **point}
+        label = ",".join(f"{k}={v}" for k, v in varying.items()) or "base"
+        for seed in spec.get("seeds", [0]):
+            run_dir = sweep_dir / f"{number:03d}-{label}" / f"seed{seed}"
+            argv = (spec["preset"], *flags(overrides), "--seed", str(seed))
+            argv += ("--run-dir", str(run_dir), "--quiet")
+            try:
+                _, run_spec = parse(list(argv))
+            except UsageError as error:
+                raise UsageError(f"configuration {label!r}: {error}") from None
+            except SystemExit:  # tyro already printed what was wrong with the flags
+                raise UsageError(f"configuration {label!r}: bad field or value (above)") from None
+            jobs.append(Job(label, seed, run_dir, argv, run_spec))
+    return jobs
+
+
+def run_local(jobs: list[Job], max_parallel: int, logs: Path) -> list[str]:
+    """One `experiments.run` process per job; returns failure messages."""
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def launch(job: Job) -> str | None:
+        argv = ["--resume", str(job.run_dir), "--quiet"] if job.started else list(job.argv)
+        log = logs / f"{job.run_dir.parent.name}-seed{job.seed}.log"
+        with open(log, "a") as out:
+            result = subprocess.run(
+                [sys.executable, "-m", "experiments.run", *argv], stdout=out, stderr=out
+            )
+        return None if result.returncode == 0 else f"{job.run_dir} failed; see {log}"
+
+    with concurrent.futures.ThreadPoolExecutor(max_parallel) as pool:
+        return [m for m in pool.map(launch, jobs) if m]
+
+
+def run_job(argv: list[str]) -> None:
+    """Runs (or resumes) one job in this process: what each Slurm array task executes."""
+    from experiments import run
+
+    run_dir = Path(argv[argv.index("--run-dir") + 1])
+    if (run_dir / "summary.json").exists():
+        return
+    if (run_dir / "config.json").exists():
+        argv = ["--resume", str(run_dir), "--quiet"]
+    code = run.main(argv)
+    if code != 0:
+        raise RuntimeError(f"experiments.run {' '.join(argv)} exited with {code}")
+
+
+def run_submitit(jobs: list[Job], sweep_dir: Path, slurm: dict, cluster: str | None) -> list[str]:
+    """A job array (one task per job) through submitit; returns failure messages."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=sweep_dir / "submitit", cluster=cluster)
+    executor.update_parameters(**slurm)
+    submitted = executor.map_array(run_job, [list(job.argv) for job in jobs])
+    print(f"submitted {len(submitted)} jobs (array {submitted[0].job_id.split('_')[0]})")
+    failures = []
+    for job, handle in zip(jobs, submitted, strict=True):
+        try:
+            handle.result()
+        except Exception as error:  # noqa: BLE001 - a failed task must not hide the others
+            failures.append(f"{job.run_dir} failed: {str(error).strip().splitlines()[-1]}")
+    return failures
+
+
+def numeric_fields(config: Any) -> set[str]:
+    """The agent's float-typed fields: values that can be vmapped within one program."""
+    hints = typing.get_type_hints(type(config.agent))
+    return {f.name for f in dataclasses.fields(config.agent) if hints[f.name] is float}
+
+
+def vmap_groups(jobs: list[Job]) -> list[tuple[list[Job], list[str]]]:
+    """Jobs grouped so each group differs only in seed and numeric fields; with those fields."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        config = job.spec.config
+        static = dataclasses.replace(
+            config,
+            train=dataclasses.replace(config.train, seed=0),
+            agent=dataclasses.replace(
+                config.agent, **{name: 0.0 for name in numeric_fields(config)}
+            ),
+        )
+        groups.setdefault(repr(static), []).append(job)
+    result = []
+    for group in groups.values():
+        fields = sorted(
+            name
+            for name in numeric_fields(group[0].spec.config)
+            if len({getattr(job.spec.config.agent, name) for job in group}) > 1
+        )
+        result.append((group, fields))
+    return result
+
+
+def run_vmap(jobs: list[Job], preset: str) -> list[str]:
+    """Trains each group as one vmapped program and writes every job's run directory."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.run import summary_of
+    from purerl import Trainer
+    from purerl.config import to_dict
+
+    for group, fields in vmap_groups(jobs):
+        if all(job.finished for job in group):
+            continue
+        config = group[0].spec.config
+
+        def train(key, values, config=config):
+            agent = dataclasses.replace(config.agent, **values)
+            trainer = Trainer(dataclasses.replace(config, agent=agent), validate_config=False)
+            return trainer.train(key)[1]
+
+        keys = jnp.stack([jax.random.PRNGKey(job.seed) for job in group])
+        values = {
+            name: jnp.asarray([getattr(job.spec.config.agent, name) for job in group])
+            for name in fields
+        }
+        start = time.perf_counter()
+        compiled = jax.jit(jax.vmap(train)).lower(keys, values).compile()
+        compile_time = time.perf_counter() - start
+        start = time.perf_counter()
+        metrics = jax.device_get(compiled(keys, values))
+        train_time = time.perf_counter() - start
+        steps = config.train.iterations_per_eval * config.train.steps_per_iteration
+        num_evals = config.train.num_evals
+        for index, job in enumerate(group):
+            job.run_dir.mkdir(parents=True, exist_ok=True)
+            recorded = {"preset": preset, "sweep": {"executor": "vmap", "group_size": len(group)}}
+            write_json_atomic(job.run_dir / "config.json", {**recorded, **to_dict(job.spec.config)})
+            records = []
+            for evaluation in range(num_evals):
+                record = {
+                    "env_steps": (evaluation + 1) * steps,
+                    # One program: its time is split evenly over the evaluations.
+                    "wall_time_s": round(train_time * (evaluation + 1) / num_evals, 3),
+                    **{
+                        k: float(v[index][evaluation])
+                        for k, v in metrics.items()
+                        if k != "iteration" and not k.startswith("health/")
+                    },
+                }
+                records.append(json.dumps(record))
+            (job.run_dir / "metrics.jsonl").write_text("\n".join(records) + "\n")
+            summary = summary_of(preset, json.loads(records[-1]), compile_time, train_time)
+            summary["vmapped_runs"] = len(group)
+            write_json_atomic(job.run_dir / "summary.json", summary)
+        print(f"vmapped {len(group)} runs ({', '.join(fields) or 'seeds'}) in {train_time:.1f}s")
+    return []
+
+
+def report(sweep_dir: Path, metric: str | None) -> str:
+    """The table aggregated over seeds (also written to SWEEP_DIR/results.csv)."""
+    from experiments import plot
+
+    runs = [plot.load_run(path) for path in plot.find_runs([sweep_dir])]
+    metric = plot.choose_metric(runs, metric)
+    curves, _ = plot.group_curves(plot.group_runs(runs), metric)
+    rows = plot.summary_rows(curves)
+    plot.write_csv(rows, sweep_dir / "results.csv")
+    return plot.format_table(rows, metric)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.sweep", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("spec", type=Path, help="sweep spec (.toml or .json)")
+    parser.add_argument("--executor", choices=EXECUTORS, help="overrides the spec's executor")
+    parser.add_argument("--sweep-dir", type=Path, help="default runs/sweeps/SPEC-TIMESTAMP")
+    parser.add_argument("--max-parallel", type=int, default=1, help="local: processes at once")
+    parser.add_argument("--cluster", choices=("slurm", "local"), help="submitit: where to run")
+    parser.add_argument("--metric", help="metric of the final table (default: success or return)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        spec = load_spec(args.spec)
+        executor = args.executor or spec.get("executor", "local")
+        sweep_dir = args.sweep_dir or Path("runs/sweeps") / (
+            f"{spec.get('name', args.spec.stem)}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        recorded = sweep_dir / "sweep.json"
+        if recorded.exists() and json.loads(recorded.read_text()) != spec:
+            raise UsageError(
+                f"{sweep_dir} holds a different sweep; pass a new --sweep-dir (or the same spec "
+                f"to continue it)"
+            )
+        jobs = expand(spec, sweep_dir)  # validates every configuration before writing anything
+        if args.max_parallel < 1:
+            raise UsageError("--max-parallel must be at least 1")
+        if executor == "submitit" and importlib.util.find_spec("submitit") is None:
+            raise UsageError("the submitit executor needs submitit: pip install 'purerl[slurm]'")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(recorded, spec)
+    todo = [job for job in jobs if not job.finished]
+    print(f"sweep {sweep_dir}: {len(jobs)} runs, {len(todo)} to do, executor {executor}")
+    if executor == "vmap":
+        failures = run_vmap(todo, spec["preset"])
+    elif executor == "local":
+        failures = run_local(todo, args.max_parallel, sweep_dir / "logs")
+    else:
+        failures = run_submitit(todo, sweep_dir, spec.get("slurm", {}), args.cluster)
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    if any(job.finished for job in jobs):
+        print(report(sweep_dir, args.metric))
+        print(f"table: {sweep_dir / 'results.csv'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Sweeps: spec checking, the vmapped, local and submitit executors, continuing a sweep."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_cli import ROOT
+
+SPEC = """
+preset = "ppo-cartpole"
+seeds = {seeds}
+[overrides]
+total_env_steps = 4096
+num_envs = 16
+unroll_length = 16
+num_evals = 2
+[grid]
+learning_rate = [0.001, 0.0003]
+"""
+
+
+def sweep(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.sweep", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def write_spec(path: Path, seeds="[0]", text=SPEC) -> Path:
+    path.write_text(text.format(seeds=seeds))
+    return path
+
+
+def summaries(sweep_dir: Path) -> dict[str, dict]:
+    return {
+        str(p.parent.relative_to(sweep_dir)): json.loads(p.read_text())
+        for p in sorted(sweep_dir.glob("*/seed*/summary.json"))
+    }
+
+
+@pytest.fixture(scope="module")
+def vmapped(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    spec = write_spec(root / "spec.toml", seeds="[0, 1]")
+    result = sweep(spec, "--executor", "vmap", "--sweep-dir", root / "vmap")
+    assert result.returncode == 0, result.stderr
+    return root, result
+
+
+def test_vmapped_sweep_writes_every_run_and_the_table(vmapped):
+    root, result = vmapped
+    sweep_dir = root / "vmap"
+    runs = summaries(sweep_dir)
+    assert sorted(runs) == [
+        "000-learning_rate=0.001/seed0",
+        "000-learning_rate=0.001/seed1",
+        "001-learning_rate=0.0003/seed0",
+        "001-learning_rate=0.0003/seed1",
+    ]
+    for run in runs.values():
+        assert run["env_steps"] == 4096 and "eval/episode_return" in run
+    config = json.loads((sweep_dir / "000-learning_rate=0.001/seed1/config.json").read_text())
+    assert config["agent"]["learning_rate"] == 0.001 and config["train"]["seed"] == 1
+    assert "vmapped 4 runs (learning_rate)" in result.stdout
+    rows = list(csv.DictReader((sweep_dir / "results.csv").open()))
+    assert [row["seeds"] for row in rows] == ["2", "2"]  # grouped over seeds
+    for row in rows:
+        label = row["group"].split("=")[-1]
+        returns = [
+            run["eval/episode_return"]
+            for name, run in runs.items()
+            if name.split("/")[0].endswith("=" + label)
+        ]
+        assert float(row["final_mean"]) == pytest.approx(np.mean(returns))
+    assert "learning_rate=0.001" in result.stdout
+
+
+def test_rerun_continues_and_a_different_spec_is_refused(vmapped):
+    root, _ = vmapped
+    spec = write_spec(root / "spec.toml", seeds="[0, 1]")
+    result = sweep(spec, "--executor", "vmap", "--sweep-dir", root / "vmap")
+    assert result.returncode == 0 and "4 runs, 0 to do" in result.stdout
+    other = write_spec(root / "other.toml", seeds="[7]")
+    result = sweep(other, "--sweep-dir", root / "vmap")
+    assert result.returncode == 2 and "holds a different sweep" in result.stderr
+
+
+@pytest.mark.parametrize("executor", ["local", "submitit"])
+def test_process_executors_match_the_vmapped_runs(vmapped, executor, tmp_path):
+    root, _ = vmapped
+    spec = write_spec(tmp_path / "spec.toml", seeds="[0]")
+    extra = ["--cluster", "local"] if executor == "submitit" else ["--max-parallel", "2"]
+    result = sweep(spec, "--executor", executor, "--sweep-dir", tmp_path / "s", *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    separate = summaries(tmp_path / "s")
+    assert sorted(separate) == ["000-learning_rate=0.001/seed0", "001-learning_rate=0.0003/seed0"]
+    batched = summaries(root / "vmap")
+    for name, run in separate.items():
+        # The same computation; vmapped learning rates change float rounding only.
+        for metric in ("eval/episode_return", "train/loss/total", "train/episode_return"):
+            assert run[metric] == pytest.approx(batched[name][metric], rel=1e-2), (name, metric)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('preset = "ppo-cartpole"\nbogus = 1', "unknown key(s) bogus"),
+        ('preset = "ppo-cartpole"\n[grid]\nnum_envs = 8', "grid.num_envs must be a non-empty"),
+        ('preset = "ppo-cartpole"\nseeds = "all"', "`seeds` must be a non-empty list"),
+        ('preset = "ppo-nope"', "unknown preset 'ppo-nope'"),
+        ("preset = [", "is not valid TOML"),
+        ('preset = "ppo-cartpole"\n[overrides]\nnum_envs = 0', "num_envs (--num-envs)"),
+        ('preset = "ppo-cartpole"\n[overrides]\nnot_a_field = 1', "bad field or value"),
+        ('preset = "ppo-cartpole"\n[overrides]\nnum_envs = "many"', "bad field or value"),
+    ],
+)
+def test_malformed_specs_exit_2_and_write_nothing(tmp_path, text, message):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text)
+    result = sweep(spec, "--sweep-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
