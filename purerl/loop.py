@@ -225,7 +225,7 @@ class Trainer:
         """The whole run as one pure function: (final state, metrics stacked over num_evals).
 
         `progress`, if given, is called on the host with each evaluation's metrics while the
-        program runs (through jax.debug.callback; under vmap it receives batched arrays).
+        program runs (through jax.debug.callback; under vmap it is called once per run).
         """
 
         def chunk(state, _):

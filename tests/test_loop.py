@@ -69,6 +69,12 @@ def test_progress_streams_during_the_program(trainer):
     jax.jit(lambda k: trainer.train(k, progress=seen.append))(jax.random.PRNGKey(0))
     jax.effects_barrier()
     assert [int(m["iteration"]) for m in seen] == [3, 6]
+    # Under vmap (several seeds in one program) it is called once per seed and evaluation.
+    seen.clear()
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    jax.jit(jax.vmap(lambda k: trainer.train(k, progress=seen.append)))(keys)
+    jax.effects_barrier()
+    assert sorted(int(m["iteration"]) for m in seen) == [3, 3, 6, 6]
 
 
 def test_trajectory_shapes_and_flags(trainer):

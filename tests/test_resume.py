@@ -145,3 +145,28 @@ def test_a_live_run_directory_is_not_shared(tmp_path):
     with run_lock(run_dir):
         assert (run_dir / ".lock").read_text() == str(os.getpid())
     assert not (run_dir / ".lock").exists()
+
+
+def test_crl_state_with_replay_buffer_round_trips(tmp_path):
+    """The checkpoint holds the whole CRL state: networks, optimisers and the replay buffer."""
+    import jax
+    import numpy as np
+
+    from experiments.checkpoint import Checkpoints
+    from purerl import Trainer
+    from tests.test_crl import SMALL
+
+    trainer = Trainer(SMALL)
+    state, _ = jax.jit(trainer.iteration)(trainer.init(jax.random.PRNGKey(0)))
+    assert int(state.agent.buffer.size) > 0
+    checkpoints = Checkpoints(tmp_path / "checkpoints", keep=2)
+    checkpoints.save(state, {"evaluations": 1, "env_steps": 80})
+    restored, progress = checkpoints.restore_latest(
+        jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    )
+    assert progress == {"evaluations": 1, "env_steps": 80}
+    leaves = jax.tree.leaves(state)
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    for saved, loaded in zip(leaves, jax.tree.leaves(restored), strict=True):
+        assert saved.dtype == loaded.dtype
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
