@@ -220,16 +220,22 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
     from experiments.checkpoint import Checkpoints
     from experiments.progress import Progress
     from experiments.sinks import make_sinks, truncate_jsonl
+    from purerl import parallel
 
     config = trainer.config
     start = time.perf_counter()
-    state = jax.jit(trainer.init)(jax.random.PRNGKey(config.train.seed))
+    key = jax.random.PRNGKey(config.train.seed)
+    mesh = parallel.make_mesh(config.train.num_devices)
+    shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh)
+    out = (shardings, parallel.replicated(mesh))
+    state = jax.jit(trainer.init, out_shardings=shardings)(key)
     iterations = config.train.iterations_per_eval
     # Donating the state lets XLA update it in place (a CRL replay buffer is most of it)
     # instead of holding an input and an output copy.
-    run = jax.jit(trainer.run_iterations, static_argnums=1, donate_argnums=0)
+    run = jax.jit(trainer.run_iterations, static_argnums=1, donate_argnums=0, out_shardings=out)
     run = run.lower(state, iterations).compile()
-    evaluate = jax.jit(trainer.evaluate, donate_argnums=0).lower(state).compile()
+    evaluate = jax.jit(trainer.evaluate, donate_argnums=0, out_shardings=out)
+    evaluate = evaluate.lower(state).compile()
     compile_time = time.perf_counter() - start
 
     checkpoints = Checkpoints(run_dir / "checkpoints", spec.keep_checkpoints)

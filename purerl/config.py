@@ -76,6 +76,9 @@ class TrainConfig:
     """Normalise observations with running mean/variance updated inside the jitted program."""
     seed: int = 0
     """Random seed: the same seed gives identical numbers."""
+    num_devices: int = 1
+    """Devices to split the environment batch over (data parallel, one program); num_envs
+    must be a multiple of it."""
     check_finite: bool = True
     """Watch every update's losses, gradient norms and parameters; the CLI stops at the first
     non-finite one (turn off to save a reduction over the parameters per update)."""
@@ -275,7 +278,25 @@ def validate(config: Config) -> Config:
     elif env.success_radius is not None and env.success_radius <= 0:
         raise ConfigError("env.success_radius", f"must be positive, got {env.success_radius}")
     _positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
-    _positive(train, "train", "num_eval_envs")
+    _positive(train, "train", "num_eval_envs", "num_devices")
+    if train.num_envs % train.num_devices:
+        fixed = -(-train.num_envs // train.num_devices) * train.num_devices
+        raise ConfigError(
+            "train.num_envs",
+            f"{train.num_envs} environments do not split evenly over num_devices = "
+            f"{train.num_devices}; e.g. --num-envs {fixed}",
+        )
+    if train.num_devices > 1:
+        import jax  # only asked when several devices are wanted
+
+        available = jax.device_count()
+        if train.num_devices > available:
+            raise ConfigError(
+                "train.num_devices",
+                f"{train.num_devices} devices asked for, {available} available "
+                f"({jax.default_backend()}); use --num-devices {available} (on a CPU, "
+                f"XLA_FLAGS=--xla_force_host_platform_device_count=N simulates N devices)",
+            )
     needed = train.steps_per_iteration * train.num_evals
     if train.total_env_steps < needed:
         raise ConfigError(
