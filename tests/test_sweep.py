@@ -129,3 +129,31 @@ def test_malformed_specs_exit_2_and_write_nothing(tmp_path, text, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+CRL_SPEC = """
+preset = "crl-point-umaze"
+seeds = [0, 1]
+[overrides]
+total_env_steps = 3200
+num_evals = 1
+warmup_env_steps = 1600
+updates_per_iteration = 2
+width = 16
+num_eval_envs = 4
+[grid]
+critic_learning_rate = [0.001, 0.0003]
+future_goal_discount = [0.9, 0.99]
+"""
+
+
+def test_vmapped_crl_sweep_applies_each_value(tmp_path):
+    """Learning rates and the relabelling discount are traced values inside one program."""
+    spec = write_spec(tmp_path / "crl.toml", text=CRL_SPEC)
+    result = sweep(spec, "--executor", "vmap", "--sweep-dir", tmp_path / "s")
+    assert result.returncode == 0, result.stderr
+    assert "vmapped 8 runs (critic_learning_rate, future_goal_discount)" in result.stdout
+    runs = summaries(tmp_path / "s")
+    assert len(runs) == 8 and all("eval/success_rate" in run for run in runs.values())
+    losses = {name: run["train/critic/loss"] for name, run in runs.items() if "seed0" in name}
+    assert len(set(losses.values())) == 4  # every configuration trained differently
