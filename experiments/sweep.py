@@ -46,6 +46,11 @@ from typing import Any
 
 from experiments.run import RunSpec, UsageError, parse, write_json_atomic
 
+try:
+    from submitit.helpers import Checkpointable
+except ImportError:  # submitit is optional ([slurm]); only the submitit executor needs it
+    Checkpointable = object
+
 EXECUTORS = ("vmap", "local", "submitit")
 SPEC_KEYS = {"preset", "seeds", "executor", "overrides", "grid", "configs", "name", "slurm"}
 
@@ -173,13 +178,25 @@ def run_job(argv: list[str]) -> None:
         raise RuntimeError(f"experiments.run {' '.join(argv)} exited with {code}")
 
 
+class SlurmTask(Checkpointable):
+    """One array task: runs or resumes one job.
+
+    On a Slurm time limit or preemption, submitit calls `checkpoint` (inherited), which
+    requeues this same call; the run directory holds the training checkpoints, so the requeued
+    task resumes where the interrupted one stopped and a long sweep loses nothing.
+    """
+
+    def __call__(self, argv: list[str]) -> None:
+        run_job(argv)
+
+
 def run_submitit(jobs: list[Job], sweep_dir: Path, slurm: dict, cluster: str | None) -> list[str]:
     """A job array (one task per job) through submitit; returns failure messages."""
     import submitit
 
     executor = submitit.AutoExecutor(folder=sweep_dir / "submitit", cluster=cluster)
     executor.update_parameters(**slurm)
-    submitted = executor.map_array(run_job, [list(job.argv) for job in jobs])
+    submitted = executor.map_array(SlurmTask(), [list(job.argv) for job in jobs])
     print(f"submitted {len(submitted)} jobs (array {submitted[0].job_id.split('_')[0]})")
     failures = []
     for job, handle in zip(jobs, submitted, strict=True):

@@ -157,3 +157,14 @@ def test_vmapped_crl_sweep_applies_each_value(tmp_path):
     assert len(runs) == 8 and all("eval/success_rate" in run for run in runs.values())
     losses = {name: run["train/critic/loss"] for name, run in runs.items() if "seed0" in name}
     assert len(set(losses.values())) == 4  # every configuration trained differently
+
+
+def test_slurm_tasks_requeue_themselves_on_timeout():
+    """submitit calls checkpoint() before a time limit; the task resubmits the same call,
+    which resumes the run from its checkpoints."""
+    from experiments.sweep import SlurmTask
+
+    argv = ["ppo-cartpole", "--run-dir", "runs/x", "--quiet"]
+    task = SlurmTask()
+    delayed = task.checkpoint(argv)
+    assert delayed.function is task and delayed.args == (argv,)
