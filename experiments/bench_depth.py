@@ -5,9 +5,12 @@ Run (one benchmark at a time; the machine is shared)::
     python -m experiments.bench_depth --depths 4 16 64 256 1024 --width 256 --batch 256 \
         --steps 10 --max-unrolled-depth 256 --json runs/bench/depth.json
 
-For each depth it builds ONE training step -- forward + backward + adam update of a
-`ResidualTrunk` (input dim 32, output 64) on an InfoNCE-like contrastive loss (trunk outputs
-against a fixed batch of target embeddings, positives on the diagonal) -- in three variants:
+For each depth it builds ONE training step -- with `--model trunk` (default) forward +
+backward + adam update of a `ResidualTrunk` (input dim 32, output 64) on an InfoNCE-like
+contrastive loss (trunk outputs against a fixed batch of target embeddings, positives on the
+diagonal); with `--model crl` a whole CRL gradient step (`CRLAgent.gradient_step`: relabel a
+batch from a filled replay buffer, update both encoders, the actor and the temperature, all
+three networks at that depth) -- in three variants:
 
 * ``scan``:   our trunk, blocks under ``nn.scan`` (default);
 * ``remat``:  scanned, each block under ``nn.remat`` (activations recomputed in backward);
@@ -28,13 +31,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import optax
 
+import envs
+from purerl.agents.crl import CRLAgent
+from purerl.config import CRLConfig
 from purerl.networks import ResidualTrunk
+from purerl.replay import insert
 
 IN_DIM, OUT_DIM = 32, 64
 VARIANTS = {
@@ -44,8 +53,19 @@ VARIANTS = {
 }
 
 
-def make_step(trunk: ResidualTrunk, optimizer: optax.GradientTransformation):
-    """Adam step: (params, opt_state, x (B, 32), targets (B, 64)) -> (params, opt_state, loss)."""
+@dataclass(frozen=True)
+class Problem:
+    """One training step to benchmark: step(params, opt_state, *data) -> (params, opt_state,
+    loss); `make_args()` builds real (params, opt_state, *data)."""
+
+    step: Callable
+    make_args: Callable[[], tuple]
+
+
+def trunk_problem(depth: int, variant: str, args: argparse.Namespace) -> Problem:
+    """Adam step of one ResidualTrunk (input 32, output 64) on an InfoNCE-like loss."""
+    trunk = ResidualTrunk(args.width, depth, OUT_DIM, **VARIANTS[variant])
+    optimizer = optax.adam(3e-4)
 
     def loss_fn(params, x, targets):
         logits = trunk.apply(params, x) @ targets.T  # (B, B); positives on the diagonal
@@ -58,23 +78,67 @@ def make_step(trunk: ResidualTrunk, optimizer: optax.GradientTransformation):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return step
+    def make_args():
+        kx, kt, kp = jax.random.split(jax.random.key(0), 3)
+        x = jax.random.normal(kx, (args.batch, IN_DIM))
+        targets = jax.random.normal(kt, (args.batch, OUT_DIM)) / OUT_DIM**0.5
+        params = trunk.init(kp, x)
+        return params, optimizer.init(params), x, targets
+
+    return Problem(step, make_args)
+
+
+def crl_problem(depth: int, variant: str, args: argparse.Namespace) -> Problem:
+    """One full CRL gradient step (relabelled batch from a filled replay buffer; critic,
+    actor and temperature updates) with all three networks at `depth`, for ant_goal's
+    interface (31-dim observation with a 2-D goal, 8 actions)."""
+    config = CRLConfig(
+        depth=depth,
+        width=args.width,
+        batch_size=args.batch,
+        remat=variant == "remat",
+        buffer_size=64 * 1000,
+        warmup_env_steps=0,
+    )
+    spec = envs.EnvSpec(31, 8, goal_indices=(29, 30), achieved_goal_indices=(0, 1))
+    agent = CRLAgent(config, spec, num_envs=64, episode_length=1000)
+    if variant == "unroll":
+        agent.sa_encoder = agent.sa_encoder.clone(scan=False)
+        agent.goal_encoder = agent.goal_encoder.clone(scan=False)
+        agent.actor = agent.actor.clone(scan=False)
+
+    def step(params, opt_state, buffer, key):
+        params, opt_state, metrics = agent.gradient_step(params, opt_state, buffer, key)
+        return params, opt_state, metrics["critic/loss"]
+
+    def make_args():
+        init_key, data_key, step_key = jax.random.split(jax.random.key(0), 3)
+        state = agent.init(init_key)
+        obs_key, action_key = jax.random.split(data_key)
+        steps = {
+            "obs": jax.random.normal(obs_key, (1000, 64, 31)),
+            "action": jax.random.uniform(action_key, (1000, 64, 8), minval=-1, maxval=1),
+        }
+        dones = jnp.zeros((1000, 64)).at[-1].set(1.0)
+        buffer = insert(state.buffer, steps, dones)
+        return state.params, state.optimizer_state, buffer, step_key
+
+    return Problem(step, make_args)
+
+
+PROBLEMS = {"trunk": trunk_problem, "crl": crl_problem}
 
 
 def bench_one(depth: int, variant: str, args: argparse.Namespace) -> dict:
     """Compile one step of `variant` at `depth`; time `args.steps` steps if it is timed."""
-    trunk = ResidualTrunk(args.width, depth, OUT_DIM, **VARIANTS[variant])
-    optimizer = optax.adam(3e-4)
-    kx, kt, kp = jax.random.split(jax.random.key(0), 3)
-    x = jax.random.normal(kx, (args.batch, IN_DIM))
-    targets = jax.random.normal(kt, (args.batch, OUT_DIM)) / OUT_DIM**0.5
+    problem = PROBLEMS[args.model](depth, variant, args)
     # Shapes only: compiling needs no real params, and unrolled deep inits are slow themselves.
-    params = jax.eval_shape(trunk.init, kp, x)
-    opt_state = jax.eval_shape(optimizer.init, params)
+    abstract = jax.eval_shape(problem.make_args)
+    params = abstract[0]
 
-    jitted = jax.jit(make_step(trunk, optimizer), donate_argnums=(0, 1))
+    jitted = jax.jit(problem.step, donate_argnums=(0, 1))
     start = time.perf_counter()
-    lowered = jitted.lower(params, opt_state, x, targets)
+    lowered = jitted.lower(*abstract)
     lower_s = time.perf_counter() - start
     compiled = lowered.compile()
     compile_s = time.perf_counter() - start
@@ -99,13 +163,12 @@ def bench_one(depth: int, variant: str, args: argparse.Namespace) -> dict:
             - mem.alias_size_in_bytes,
         )
     if variant in args.time_variants and args.steps > 0:
-        params = jax.jit(trunk.init)(kp, x)
-        opt_state = optimizer.init(params)
-        params, opt_state, loss = compiled(params, opt_state, x, targets)  # warm-up
+        params, opt_state, *data = problem.make_args()
+        params, opt_state, loss = compiled(params, opt_state, *data)  # warm-up
         jax.block_until_ready(loss)
         start = time.perf_counter()
         for _ in range(args.steps):
-            params, opt_state, loss = compiled(params, opt_state, x, targets)
+            params, opt_state, loss = compiled(params, opt_state, *data)
         jax.block_until_ready((params, loss))
         result["steps_per_s"] = args.steps / (time.perf_counter() - start)
         result["final_loss"] = float(loss)
@@ -119,7 +182,7 @@ def _mib(n: int | None) -> str:
 def print_report(results: list[dict], args: argparse.Namespace) -> None:
     by_key = {(r["depth"], r["variant"]): r for r in results}
     print(
-        f"\nwidth {args.width}, batch {args.batch}, in {IN_DIM}, out {OUT_DIM}, "
+        f"\nmodel {args.model}, width {args.width}, batch {args.batch}, "
         f"backend {jax.default_backend()}; memory in MiB (XLA estimate)"
     )
     header = f"{'depth':>6} {'params':>10} | " + " | ".join(
@@ -158,6 +221,12 @@ def print_report(results: list[dict], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--depths", type=int, nargs="+", default=[4, 16, 64, 256, 1024])
+    parser.add_argument(
+        "--model",
+        choices=list(PROBLEMS),
+        default="trunk",
+        help="trunk: one ResidualTrunk; crl: a whole CRL gradient step (three networks)",
+    )
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20, help="timed SGD steps per variant")

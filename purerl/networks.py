@@ -223,6 +223,7 @@ class SquashedGaussianActor(nn.Module):
     remat: bool = False
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    scan: bool = True
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> TanhNormal:
@@ -233,6 +234,7 @@ class SquashedGaussianActor(nn.Module):
             self.activation,
             self.normalization,
             self.remat,
+            self.scan,
             name="trunk",
         )(obs)
         loc, raw_log_std = jnp.split(out, 2, axis=-1)
