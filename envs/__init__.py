@@ -7,10 +7,9 @@ import warnings
 # mujoco.mjx prints "Failed to import warp" to stdout when the optional NVIDIA Warp backend is
 # absent (always, on CPU); keep that out of our output.
 with contextlib.redirect_stdout(io.StringIO()):
+    # Every MJCF load warns that brax's pipelines are unmaintained; we choose them knowingly.
+    warnings.filterwarnings("ignore", message="Brax System", category=UserWarning)
     import brax.envs  # noqa: F401
-
-# Every MJCF load warns that brax's pipelines are unmaintained; we choose them knowingly.
-warnings.filterwarnings("ignore", message="Brax System", category=UserWarning)
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
-    # 5x5 free interior: no obstacles, goals up to ~5.7 apart.
+    # 5x5 free interior: no obstacles; start and goal up to ~6.8 apart.
     "open": (
         "#######",
         "#.....#",
@@ -94,14 +94,24 @@ class MazeLayout:
         row, col = cell
         return np.array([(col + 0.5) * cell_size, (row + 0.5) * cell_size], np.float32)
 
-    def sample_point(self, rng: jax.Array, cell_size: float, margin: float) -> jax.Array:
-        """A point uniform over free cells, then uniform in the cell `margin` from its edges.
+    def sample_point(
+        self,
+        rng: jax.Array,
+        cell_size: float,
+        margin: float,
+        exclude: tuple[int, int] | None = None,
+    ) -> jax.Array:
+        """A point uniform over free cells (other than `exclude`), then uniform in the cell
+        `margin` from its edges.
 
         Returns (x, y), shape (2,) float32.
         """
+        cells = self.free_cells
+        if exclude is not None:
+            cells = cells[(cells != np.asarray(exclude)).any(axis=1)]
         cell_key, offset_key = jax.random.split(rng)
-        index = jax.random.randint(cell_key, (), 0, len(self.free_cells))
-        row, col = jnp.asarray(self.free_cells)[index]
+        index = jax.random.randint(cell_key, (), 0, len(cells))
+        row, col = jnp.asarray(cells)[index]
         corner = jnp.stack([col, row]).astype(jnp.float32) * cell_size
         offset = jax.random.uniform(
             offset_key, (2,), minval=margin, maxval=cell_size - margin, dtype=jnp.float32

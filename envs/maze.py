@@ -65,7 +65,9 @@ class PointMaze(Env):
     def reset(self, rng: jax.Array) -> State:
         """Draws a start and a goal (the fixed one with `single_goal`) in free cells."""
         start_key, goal_key = jax.random.split(rng)
-        position = self.layout.sample_point(start_key, self.cell_size, self.margin)
+        # A single-goal episode never starts in the goal's cell (it would count as a success).
+        exclude = self.layout.far_cell if self.single_goal else None
+        position = self.layout.sample_point(start_key, self.cell_size, self.margin, exclude)
         if self.single_goal:
             goal = jnp.asarray(self.single_goal_position)
         else:

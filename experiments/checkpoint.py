@@ -103,18 +103,25 @@ class Checkpoints:
         """(state, progress) from the newest valid checkpoint, or None if there is none.
 
         `like` is a state (or `jax.eval_shape` of one) giving the structure, shapes and dtypes.
-        Invalid checkpoints are reported on stderr and skipped.
+        Invalid checkpoints are reported on stderr and renamed to NAME.invalid (kept for
+        inspection, out of the way of the resumed run's saves and pruning).
         """
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        restored, invalid = None, []
         for path in reversed(self.steps()):
             try:
                 progress = self.verify(path)
                 state = self._checkpointer.restore(path.absolute(), abstract)
             except CorruptCheckpoint as error:
                 print(f"warning: skipping checkpoint {path.name}: {error}", file=sys.stderr)
+                invalid.append(path)
                 continue
             except Exception as error:  # noqa: BLE001 - orbax raises many kinds; all mean unusable
                 print(f"warning: skipping checkpoint {path}: {error}", file=sys.stderr)
+                invalid.append(path)
                 continue
-            return state, progress
-        return None
+            restored = state, progress
+            break
+        for path in invalid:
+            path.rename(path.with_name(path.name + ".invalid"))
+        return restored

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import importlib.util
 import json
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -106,7 +108,9 @@ def make_run_dir(spec: RunSpec, preset: str) -> Path:
         path = Path("runs") / preset / f"{stamp}-seed{spec.config.train.seed}"
     else:
         path = Path(spec.run_dir)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    # A directory holding only a lock file is what a run killed before writing anything
+    # leaves behind: it is still empty.
+    if path.exists() and (not path.is_dir() or any(p.name != ".lock" for p in path.iterdir())):
         raise UsageError(
             f"run directory {path} already exists and is not empty; pass a new "
             f"--run-dir so earlier results are never overwritten"
@@ -128,34 +132,24 @@ class TrainingStopped(Exception):
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
-    """Holds RUN_DIR/.lock (with our pid) for a run's lifetime, so two processes never write
-    one run directory. A lock left by a killed process is taken over."""
-    lock = run_dir / ".lock"
-    for _ in range(2):
+    """Holds an exclusive lock on RUN_DIR/.lock for a run's lifetime, so two processes never
+    write one run directory. The kernel drops the lock when its process dies, however it
+    dies, so a killed run's directory is free for --resume (on any host or pid namespace)."""
+    with open(run_dir / ".lock", "a+") as lock:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text() or "0")
-                os.kill(pid, 0)  # raises if no such process
-            except (ValueError, ProcessLookupError):
-                lock.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            except PermissionError:
-                pass  # alive, owned by someone else
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
             raise UsageError(
-                f"run directory {run_dir} is in use by process {pid}; wait for it or pass a "
-                f"new --run-dir"
+                f"run directory {run_dir} is in use by {holder}; wait for it or pass a new "
+                f"--run-dir"
             ) from None
-    else:
-        raise UsageError(f"could not lock run directory {run_dir}; pass a new --run-dir")
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    try:
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"process {os.getpid()} on {socket.gethostname()}")
+        lock.flush()
         yield
-    finally:
-        lock.unlink(missing_ok=True)
 
 
 def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
@@ -204,6 +198,9 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
         trainer = Trainer(config)
     run_dir = Path(spec.run_dir) if resume else make_run_dir(spec, preset)
     with run_lock(run_dir):
+        if not resume and any(p.name != ".lock" for p in run_dir.iterdir()):
+            # Another process wrote here between our emptiness check and taking the lock.
+            raise UsageError(f"run directory {run_dir} is no longer empty; pass a new --run-dir")
         if not resume:
             run_options = {k: v for k, v in dataclasses.asdict(spec).items() if k != "config"}
             write_json_atomic(

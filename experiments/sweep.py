@@ -238,7 +238,8 @@ def vmap_groups(jobs: list[Job]) -> list[tuple[list[Job], list[str]]]:
 
 
 def run_vmap(jobs: list[Job], preset: str) -> list[str]:
-    """Trains each group as one vmapped program and writes every job's run directory."""
+    """Trains each group as one vmapped program and writes every job's run directory;
+    returns failure messages (runs that went non-finite get no run directory)."""
     import jax
     import jax.numpy as jnp
 
@@ -246,6 +247,7 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
     from purerl import Trainer
     from purerl.config import to_dict
 
+    failures: list[str] = []
     for group, fields in vmap_groups(jobs):
         if all(job.finished for job in group):
             continue
@@ -270,6 +272,14 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
         steps = config.train.iterations_per_eval * config.train.steps_per_iteration
         num_evals = config.train.num_evals
         for index, job in enumerate(group):
+            bad = metrics.get("health/nonfinite_iteration")
+            if bad is not None and (bad[index] >= 0).any():
+                iteration = int(bad[index][bad[index] >= 0][0])
+                failures.append(
+                    f"{job.run_dir}: non-finite update at env step "
+                    f"{iteration * config.train.steps_per_iteration}; not recorded"
+                )
+                continue
             job.run_dir.mkdir(parents=True, exist_ok=True)
             recorded = {"preset": preset, "sweep": {"executor": "vmap", "group_size": len(group)}}
             write_json_atomic(job.run_dir / "config.json", {**recorded, **to_dict(job.spec.config)})
@@ -291,7 +301,7 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
             summary["vmapped_runs"] = len(group)
             write_json_atomic(job.run_dir / "summary.json", summary)
         print(f"vmapped {len(group)} runs ({', '.join(fields) or 'seeds'}) in {train_time:.1f}s")
-    return []
+    return failures
 
 
 def report(sweep_dir: Path, metric: str | None) -> str:
@@ -332,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         jobs = expand(spec, sweep_dir)  # validates every configuration before writing anything
         if args.max_parallel < 1:
             raise UsageError("--max-parallel must be at least 1")
+        if executor == "vmap" and any(job.spec.config.train.num_devices > 1 for job in jobs):
+            raise UsageError(
+                "the vmap executor runs on one device; drop num_devices or use --executor local"
+            )
         if executor == "submitit" and importlib.util.find_spec("submitit") is None:
             raise UsageError("the submitit executor needs submitit: pip install 'purerl[slurm]'")
     except UsageError as error:
@@ -350,7 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     if any(job.finished for job in jobs):
-        print(report(sweep_dir, args.metric))
+        from experiments import plot
+
+        try:
+            print(report(sweep_dir, args.metric))
+        except plot.UsageError as error:  # e.g. a --metric the runs do not log
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"table: {sweep_dir / 'results.csv'}")
     return 1 if failures else 0
 

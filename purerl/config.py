@@ -37,7 +37,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class EnvConfig:
     name: str = "cartpole"
-    """Environment name: purerl's own (cartpole, point_reach) or any brax registry name."""
+    """Environment name: purerl's own (cartpole, point_reach; goal-conditioned point_maze_open,
+    point_umaze, point_bigmaze, ant_goal, ant_umaze, humanoid_goal) or any brax registry
+    name."""
     backend: str | None = None
     """Brax physics backend (generalized, spring, positional, mjx); None takes brax's default."""
     episode_length: int = 500
@@ -203,8 +205,8 @@ class CRLConfig:
     warmup_env_steps: int = 10_000
     """Env steps collected before the first gradient step."""
     future_goal_discount: float = 0.99
-    """Relabelling: a goal k steps ahead in the same trajectory is drawn with probability
-    proportional to this^k."""
+    """Relabelling: a goal k >= 1 steps ahead in the same trajectory is drawn with probability
+    proportional to this^k (the last stored step of a trajectory uses its own state, k = 0)."""
 
     def network_size(self, network: str) -> tuple[int, int]:
         """(width, depth) of one of NETWORK_NAMES, per-network fields taking precedence."""
@@ -239,7 +241,7 @@ def _in_range(value: float, name: str, low: float, high: float, closed_low: bool
 
 def _residual_depth(depth: int, name: str) -> None:
     if depth <= 0 or depth % 4:
-        options = sorted({max(4, depth - depth % 4), depth - depth % 4 + 4})
+        options = sorted({max(4, depth - depth % 4), max(4, depth - depth % 4 + 4)})
         raise ConfigError(
             name,
             f"must be a positive multiple of 4 (Dense layers in 4-layer residual blocks), got "
@@ -284,17 +286,19 @@ def validate(config: Config) -> Config:
         raise ConfigError(
             "train.num_envs",
             f"{train.num_envs} environments do not split evenly over num_devices = "
-            f"{train.num_devices}; e.g. --num-envs {fixed}",
+            f"{train.num_devices}; e.g. --num-envs {fixed} (CRL: with a --buffer-size that "
+            f"is a multiple of it)",
         )
     if train.num_devices > 1:
         import jax  # only asked when several devices are wanted
 
         available = jax.device_count()
         if train.num_devices > available:
+            fits = max(d for d in range(1, available + 1) if train.num_envs % d == 0)
             raise ConfigError(
                 "train.num_devices",
                 f"{train.num_devices} devices asked for, {available} available "
-                f"({jax.default_backend()}); use --num-devices {available} (on a CPU, "
+                f"({jax.default_backend()}); use --num-devices {fits} (on a CPU, "
                 f"XLA_FLAGS=--xla_force_host_platform_device_count=N simulates N devices)",
             )
     needed = train.steps_per_iteration * train.num_evals
@@ -377,33 +381,44 @@ def _validate_crl(config: Config) -> None:
             "agent.batch_size",
             f"needs at least 2 rows (one positive, one negative), got {agent.batch_size}",
         )
+
+    def columns(steps: int) -> int:  # whole environment columns holding `steps`
+        return -(-steps // train.num_envs) * train.num_envs
+
+    longest = max(train.unroll_length, env.episode_length)
+    valid = max(columns(agent.buffer_size), longest * train.num_envs, columns(agent.batch_size))
     if agent.buffer_size % train.num_envs:
-        fixed = (agent.buffer_size // train.num_envs + 1) * train.num_envs
         raise ConfigError(
             "agent.buffer_size",
             f"must be a multiple of num_envs = {train.num_envs} (the buffer stores whole "
-            f"environment columns); e.g. --buffer-size {fixed}",
+            f"environment columns); e.g. --buffer-size {valid}",
         )
-    rows = agent.buffer_size // train.num_envs
-    if rows < max(train.unroll_length, env.episode_length):
-        needed = max(train.unroll_length, env.episode_length) * train.num_envs
+    if agent.buffer_size // train.num_envs < longest:
         raise ConfigError(
             "agent.buffer_size",
-            f"holds {rows} steps per environment, fewer than one episode "
-            f"(episode_length {env.episode_length}) or one collect (unroll_length "
-            f"{train.unroll_length}); use --buffer-size {needed} or more",
+            f"holds {agent.buffer_size // train.num_envs} steps per environment, fewer than "
+            f"one episode (episode_length {env.episode_length}) or one collect (unroll_length "
+            f"{train.unroll_length}); use --buffer-size {valid} or more",
         )
     if agent.buffer_size < agent.batch_size:
         raise ConfigError(
             "agent.buffer_size",
             f"{agent.buffer_size} is smaller than batch_size {agent.batch_size}; use "
-            f"--buffer-size {agent.batch_size * train.num_envs} or a smaller --batch-size",
+            f"--buffer-size {valid} or a smaller --batch-size",
         )
     if agent.warmup_env_steps > agent.buffer_size:
         raise ConfigError(
             "agent.warmup_env_steps",
             f"{agent.warmup_env_steps} exceeds buffer_size {agent.buffer_size}, so training "
             f"would never start; use --warmup-env-steps {agent.buffer_size} or less",
+        )
+    total = train.num_iterations * train.steps_per_iteration
+    if agent.warmup_env_steps >= total:
+        raise ConfigError(
+            "agent.warmup_env_steps",
+            f"{agent.warmup_env_steps} is not below the run's {total} env steps, so no "
+            f"gradient step would ever be taken; lower --warmup-env-steps or raise "
+            f"--total-env-steps",
         )
 
 

@@ -158,7 +158,15 @@ class Trainer:
             if k.startswith("finished/")
         }
         count = jnp.maximum(finished["count"], 1.0)
-        metrics = {f"train/{k}": v.mean() for k, v in metrics.items()}
+        # An agent that skips some updates (CRL warming up its buffer) marks the ones it took
+        # with "trained"; its metrics are averaged over those only.
+        trained = metrics.pop("trained", None)
+        if trained is None:
+            metrics = {f"train/{k}": v.mean() for k, v in metrics.items()}
+        else:
+            taken = jnp.maximum(trained.sum(), 1.0)
+            metrics = {f"train/{k}": (v * trained).sum() / taken for k, v in metrics.items()}
+            metrics["train/trained_fraction"] = trained.mean()
         metrics["train/episode_return"] = finished["return"] / count
         metrics["train/episode_length"] = finished["length"] / count
         metrics["train/episodes"] = finished["count"]

@@ -49,6 +49,8 @@ def test_config_names_match_the_loss_registries():
     "config, field, fix",
     [
         (with_agent(depth=6), "agent.depth", "4 or 8"),
+        (with_agent(depth=-5), "agent.depth", "e.g. 4"),
+        (with_agent(warmup_env_steps=320), "agent.warmup_env_steps", "no gradient step"),
         (with_agent(actor_depth=10), "agent.actor_depth", "8 or 12"),
         (with_agent(buffer_size=8 * 40 + 3), "agent.buffer_size", "--buffer-size 328"),
         (with_agent(buffer_size=8 * 15), "agent.buffer_size", "--buffer-size 160"),
@@ -116,6 +118,17 @@ def test_no_gradient_steps_before_warmup_then_learning(trainer, iteration):
     assert all(np.isfinite(float(v)) for v in metrics.values())
     # A uniform-ish initial critic: forward InfoNCE near log(batch).
     assert abs(float(metrics["critic/loss"]) - np.log(16)) < 1.5
+
+
+def test_chunk_metrics_average_only_the_trained_iterations(trainer, iteration):
+    """Warm-up iterations report zeros; a chunk's means must not be diluted by them."""
+    state = trainer.init(jax.random.PRNGKey(3))
+    _, chunk = jax.jit(trainer.run_iterations, static_argnums=1)(state, 2)
+    first, _ = iteration(state)  # warm-up: no gradient steps
+    _, second = iteration(first)
+    assert float(chunk["train/trained_fraction"]) == 0.5
+    for name in ("critic/loss", "alpha", "actor/entropy"):
+        np.testing.assert_allclose(chunk[f"train/{name}"], second[name], rtol=1e-6)
 
 
 def test_same_seed_same_numbers(trainer, iteration):

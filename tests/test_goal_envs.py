@@ -133,6 +133,10 @@ def test_single_goal_fixes_the_goal_at_the_far_end():
     states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 64))
     np.testing.assert_array_equal(states.obs[:, 2:], np.tile([1.5, 3.5], (64, 1)))
     assert len(np.unique(np.asarray(states.obs[:, :2]), axis=0)) == 64  # starts stay random
+    # ...but never in the goal's own cell, which would be an unearned success.
+    start_cells = np.floor(np.asarray(states.obs[:, :2]))  # cell size 1: (column, row)
+    assert not (start_cells == [1, 3]).all(axis=1).any()
+    assert float(states.metrics["success"].max()) == 0.0
     for name, layout in POINT_MAZES.items():
         parsed = MazeLayout.parse(LAYOUTS[layout])
         distances = path_distances(parsed.walls, (1, 1))

@@ -168,3 +168,12 @@ def test_slurm_tasks_requeue_themselves_on_timeout():
     task = SlurmTask()
     delayed = task.checkpoint(argv)
     assert delayed.function is task and delayed.args == (argv,)
+
+
+def test_vmapped_runs_that_go_non_finite_are_reported_not_recorded(tmp_path):
+    text = SPEC.replace("learning_rate = [0.001, 0.0003]", "reward_scale = [1.0, 1e38]")
+    spec = write_spec(tmp_path / "nf.toml", text=text)
+    result = sweep(spec, "--executor", "vmap", "--sweep-dir", tmp_path / "s")
+    assert result.returncode == 1
+    assert "reward_scale=1e+38/seed0: non-finite update at env step 256" in result.stderr
+    assert sorted(summaries(tmp_path / "s")) == ["000-reward_scale=1.0/seed0"]

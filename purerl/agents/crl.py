@@ -221,7 +221,7 @@ class CRLAgent:
         self, state: CRLState, trajectory: Transition, key: jax.Array
     ) -> tuple[CRLState, Metrics]:
         """Stores the (T, N) trajectory, then updates_per_iteration gradient steps once the
-        buffer holds warmup_env_steps steps."""
+        buffer holds warmup_env_steps steps. Metrics are zeros, with "trained" 0, before."""
         config = self.config
         dones = jnp.maximum(trajectory.termination, trajectory.truncation)
         buffer = insert(state.buffer, {"obs": trajectory.obs, "action": trajectory.policy}, dones)
@@ -245,4 +245,6 @@ class CRLAgent:
             stored >= config.warmup_env_steps, train, wait, (state.params, state.optimizer_state)
         )
         metrics["buffer/env_steps"] = stored.astype(jnp.float32)
+        # 1.0 when gradient steps were taken: the loop averages metrics over those only.
+        metrics["trained"] = (stored >= config.warmup_env_steps).astype(jnp.float32)
         return CRLState(params, optimizer_state, buffer), metrics
