@@ -40,4 +40,9 @@ class Agent(Protocol):
         """Actions for a batch of observations (N, obs): (env actions, what to keep)."""
 
     def update(self, state: Any, trajectory: Transition, key: jax.Array) -> tuple[Any, Metrics]:
-        """One learning step on a (T, N) trajectory: (new state, scalar metrics)."""
+        """One learning step on a (T, N) trajectory: (new state, scalar metrics).
+
+        An agent that sometimes skips learning (e.g. while filling a replay buffer) adds
+        metrics["trained"] (1.0 or 0.0); the loop then averages its metrics over the
+        iterations that trained.
+        """
