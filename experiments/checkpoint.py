@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from experiments.atomic import write_text_atomic
 
 MANIFEST = "purerl.json"
 
@@ -71,12 +72,7 @@ class Checkpoints:
         self._checkpointer.save(path.absolute(), state)
         self._checkpointer.wait_until_finished()
         manifest = {"progress": progress, "files": _files(path)}
-        tmp = path / (MANIFEST + ".tmp")
-        with open(tmp, "w") as file:
-            json.dump(manifest, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path / MANIFEST)
+        write_text_atomic(path / MANIFEST, json.dumps(manifest, indent=1))
         for old in self.steps()[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return path

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 
 import tyro
 
+from experiments.atomic import write_text_atomic
 from experiments.presets import DEFAULT_PRESET, PRESETS
 from purerl import Config, ConfigError, validate
 
@@ -120,10 +121,8 @@ def make_run_dir(spec: RunSpec, preset: str) -> Path:
 
 
 def write_json_atomic(path: Path, value: object) -> None:
-    """Writes through a temporary file and a rename, so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Writes `value` as JSON so readers never see half a file (see experiments.atomic)."""
+    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
 class TrainingStopped(Exception):

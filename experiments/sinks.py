@@ -9,7 +9,6 @@ and import their packages only when asked for, so the core CLI does not depend o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -18,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
+
+from experiments.atomic import write_text_atomic
 
 #: Optional sinks `make_sinks` accepts by name; JSONL needs no name because it is always on.
 SINK_NAMES = ("tensorboard", "wandb")
@@ -55,16 +56,6 @@ def _metrics(record: dict) -> dict[str, float]:
         for key, value in record.items()
         if key != STEP_KEY and hasattr(value, "__float__")
     }
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes a rename durable; not every platform lets a directory be opened, so best effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class JsonlSink:
@@ -116,17 +107,7 @@ def truncate_jsonl(path: str | os.PathLike, max_env_steps: int) -> int:
         if steps <= max_env_steps:
             kept.append(line)
 
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as file:
-            file.write("".join(line + "\n" for line in kept))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        # Only present if something failed before the rename.
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
     return len(kept)
 
 
