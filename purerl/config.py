@@ -15,6 +15,10 @@ import envs
 Activation = Literal["tanh", "relu", "swish", "elu"]
 ContinuousDistribution = Literal["tanh_normal", "clipped_normal"]
 Network = Literal["mlp", "residual"]
+KernelInit = Literal["orthogonal", "lecun_uniform"]
+PolicyScale = Literal["state_independent", "softplus"]
+AdvantageEstimation = Literal["per_batch", "per_minibatch"]
+Advantage = Literal["gae", "one_step_lambda_return"]
 Normalization = Literal["layer_norm", "none"]
 # The names of purerl.losses.contrastive's registries (tests check the two agree).
 Energy = Literal["neg_l2", "neg_squared_l2", "dot", "cosine"]
@@ -84,6 +88,9 @@ class TrainConfig:
     check_finite: bool = True
     """Watch every update's losses, gradient norms and parameters; the CLI stops at the first
     non-finite one (turn off to save a reduction over the parameters per update)."""
+    deterministic_eval: bool = True
+    """Evaluate the policy's mode (True) or sample actions from it (False; Brax's trainer
+    samples unless told deterministic_eval=True)."""
 
     @property
     def steps_per_iteration(self) -> int:
@@ -97,6 +104,12 @@ class TrainConfig:
     @property
     def num_iterations(self) -> int:
         return self.iterations_per_eval * self.num_evals
+
+    @property
+    def trained_env_steps(self) -> int:
+        """The budget actually trained: total_env_steps rounded down to whole iterations per
+        evaluation interval."""
+        return self.num_iterations * self.steps_per_iteration
 
 
 @dataclass(frozen=True)
@@ -121,12 +134,31 @@ class PPOConfig:
     """Weight of the value loss."""
     entropy_coef: float = 0.01
     """Weight of the entropy bonus."""
-    max_grad_norm: float = 0.5
-    """Global-norm gradient clipping threshold."""
+    max_grad_norm: float | None = 0.5
+    """Global-norm gradient clipping threshold; None turns clipping off (Brax's default)."""
+    adam_epsilon: float = 1e-5
+    """Adam's epsilon (PureJaxRL and CleanRL use 1e-5, Brax optax's default 1e-8)."""
     normalize_advantages: bool = True
     """Standardise advantages within each minibatch."""
+    advantage_estimation: AdvantageEstimation = "per_batch"
+    """"per_batch" (PureJaxRL, CleanRL): advantages and value targets are computed once per
+    collected batch, before the epochs, and minibatches are shuffled single transitions.
+    "per_minibatch" (Brax): minibatches are whole environment trajectories (all
+    unroll_length steps of num_envs / num_minibatches environments), and advantages and
+    targets are recomputed for every minibatch with the value network being trained."""
+    advantage: Advantage = "gae"
+    """Policy-gradient advantage: "gae" is the lambda-return minus V(s_t);
+    "one_step_lambda_return" is r_t + discount * (lambda-return at t + 1) - V(s_t), Brax's
+    trainer's (V-trace's) form. Value targets are the lambda-return either way."""
     reward_scale: float = 1.0
-    """Rewards are multiplied by this before advantage estimation."""
+    """Rewards are multiplied by this before advantage estimation (Brax's reward_scaling)."""
+    normalize_rewards: bool = False
+    """Divide rewards by the running standard deviation of each environment's discounted
+    return (PureJaxRL's NormalizeVecReward, gym's NormalizeReward), before reward_scale."""
+    bootstrap_on_timeout: bool = True
+    """On a time-limit truncation, bootstrap from the value of the final observation (True),
+    or mask the step out of the advantage and value targets as Brax's trainer does by default
+    (False; only for exact comparisons with Brax)."""
     policy_hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the policy network."""
     value_hidden_sizes: tuple[int, ...] = (64, 64)
@@ -142,8 +174,17 @@ class PPOConfig:
     """network="residual" only: width of every residual layer."""
     action_distribution: ContinuousDistribution = "tanh_normal"
     """Continuous actions: tanh-squashed Gaussian or Gaussian clipped to [-1, 1]."""
+    policy_scale: PolicyScale = "state_independent"
+    """Continuous actions: a learned state-independent log standard deviation per action
+    dimension (PureJaxRL, CleanRL), or "softplus": the policy network also outputs a raw
+    scale per action and state, scale = softplus(raw) + min_std (Brax)."""
     init_log_std: float = 0.0
-    """Initial log standard deviation of the (state-independent) Gaussian policy."""
+    """policy_scale="state_independent" only: initial log standard deviation."""
+    min_std: float = 0.001
+    """policy_scale="softplus" only: the smallest standard deviation (Brax: 0.001)."""
+    kernel_init: KernelInit = "orthogonal"
+    """Weight initialisation of MLP bodies: "orthogonal" (gain sqrt(2), policy head 0.01;
+    PureJaxRL, CleanRL) or "lecun_uniform" on every layer (Brax)."""
 
 
 NETWORK_NAMES = ("sa_encoder", "goal_encoder", "actor")
@@ -318,8 +359,13 @@ def validate(config: Config) -> Config:
 
 def _validate_ppo(config: Config) -> None:
     train, agent = config.train, config.agent
-    _positive(agent, "agent", "learning_rate", "num_epochs", "num_minibatches", "max_grad_norm")
-    _positive(agent, "agent", "clip_epsilon", "reward_scale", "width")
+    _positive(agent, "agent", "learning_rate", "num_epochs", "num_minibatches", "adam_epsilon")
+    _positive(agent, "agent", "clip_epsilon", "reward_scale", "width", "min_std")
+    if agent.max_grad_norm is not None and agent.max_grad_norm <= 0:
+        raise ConfigError(
+            "agent.max_grad_norm",
+            f"must be positive, got {agent.max_grad_norm}; use None to turn clipping off",
+        )
     for name in ("value_loss_coef", "entropy_coef"):
         if getattr(agent, name) < 0:
             raise ConfigError(f"agent.{name}", f"must be >= 0, got {getattr(agent, name)}")
@@ -331,6 +377,15 @@ def _validate_ppo(config: Config) -> None:
             raise ConfigError(f"agent.{name}", f"layer widths must be positive, got {sizes}")
     if agent.network == "residual":
         _residual_depth(agent.depth, "agent.depth")
+    if agent.advantage_estimation == "per_minibatch" and train.num_envs % agent.num_minibatches:
+        divisors = [d for d in range(1, train.num_envs + 1) if train.num_envs % d == 0]
+        near = min(divisors, key=lambda d: abs(d - agent.num_minibatches))
+        raise ConfigError(
+            "agent.num_minibatches",
+            f"advantage_estimation=per_minibatch splits the environments into minibatches of "
+            f"whole trajectories, so it must divide num_envs = {train.num_envs}; e.g. "
+            f"--num-minibatches {near}",
+        )
     batch = train.steps_per_iteration
     if batch % agent.num_minibatches:
         divisors = [d for d in range(1, min(batch, 4096) + 1) if batch % d == 0]

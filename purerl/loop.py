@@ -123,35 +123,34 @@ class Trainer:
         around them would cost the in-place updates of large states); callers stop there.
         """
         check = self.config.train.check_finite
+        first_iteration = state.iteration
 
-        def step(carry, _):
-            state, first_bad = carry
-            state, metrics = self.iteration(state)
-            if check:
-                flags = {
-                    name: ~jnp.isfinite(value)
-                    for name, value in metrics.items()
-                    if not name.startswith("finished/")
-                }
-                params = getattr(state.agent, "params", state.agent)
-                flags["parameters"] = ~jnp.all(
-                    jnp.stack([jnp.isfinite(p).all() for p in jax.tree.leaves(params)])
-                )
-                new = (first_bad["iteration"] < 0) & jnp.any(jnp.stack(list(flags.values())))
-                first_bad = {
-                    "iteration": jnp.where(new, state.iteration, first_bad["iteration"]),
-                    "flags": {k: jnp.where(new, flags[k], first_bad["flags"][k]) for k in flags},
-                }
-            return (state, first_bad), metrics
+        def step(state, _):
+            return self.iteration(state)
 
-        first_bad = {"iteration": jnp.full((), -1, jnp.int32)}
+        state, metrics = jax.lax.scan(step, state, None, length=num_iterations)
         if check:
-            shapes = jax.eval_shape(self.iteration, state)[1]
-            names = [k for k in shapes if not k.startswith("finished/")] + ["parameters"]
-            first_bad["flags"] = {k: jnp.zeros((), bool) for k in names}
-        (state, first_bad), metrics = jax.lax.scan(
-            step, (state, first_bad), None, length=num_iterations
-        )
+            # Read from the stacked per-iteration metrics after the scan, so the training
+            # steps themselves carry no checks. Parameters are checked once, at the end: they
+            # only turn non-finite through a non-finite gradient, which the gradient-norm
+            # metrics flag in the same iteration.
+            flags = {
+                name: ~jnp.isfinite(value)
+                for name, value in metrics.items()
+                if not name.startswith("finished/")
+            }
+            params = getattr(state.agent, "params", state.agent)
+            bad_params = ~jnp.all(
+                jnp.stack([jnp.isfinite(p).all() for p in jax.tree.leaves(params)])
+            )
+            any_bad = jnp.any(jnp.stack(list(flags.values())), axis=0)  # (num_iterations,)
+            index = jnp.where(any_bad.any(), jnp.argmax(any_bad), num_iterations - 1)
+            bad = any_bad.any() | bad_params
+            first_bad = {
+                "iteration": jnp.where(bad, first_iteration + index + 1, -1).astype(jnp.int32),
+                "flags": {name: bad & flag[index] for name, flag in flags.items()},
+            }
+            first_bad["flags"]["parameters"] = bad_params & ~any_bad.any()
         finished = {
             k[len("finished/") :]: metrics.pop(k).sum()
             for k in list(metrics)
@@ -177,7 +176,8 @@ class Trainer:
         return state, metrics
 
     def evaluate(self, state: TrainState) -> tuple[TrainState, Metrics]:
-        """Runs one deterministic episode in each of num_eval_envs fresh environments.
+        """Runs one episode in each of num_eval_envs fresh environments, with the policy's
+        mode (train.deterministic_eval) or sampled actions.
 
         Returns the state (only its key advances) and eval/episode_return, eval/episode_length
         averaged over the episodes. Goal-conditioned environments (those reporting "distance"
@@ -186,7 +186,9 @@ class Trainer:
         eval/final_distance.
         """
         key, reset_key = jax.random.split(state.key)
+        act_key = jax.random.fold_in(reset_key, 1)  # sampled actions (not deterministic_eval)
         num = self.config.train.num_eval_envs
+        deterministic = self.config.train.deterministic_eval
         env_state = jax.vmap(self.eval_env.reset)(jax.random.split(reset_key, num))
 
         def still_running(carry):
@@ -195,8 +197,9 @@ class Trainer:
         goal_conditioned = {"distance", "success"} <= set(env_state.metrics)
 
         def step(carry):
-            env_state, active, old = carry
-            action, _ = self.agent.act(state.agent, env_state.obs, reset_key, True)
+            env_state, active, old, act_key = carry
+            act_key, step_key = jax.random.split(act_key)
+            action, _ = self.agent.act(state.agent, env_state.obs, step_key, deterministic)
             env_state = jax.vmap(self.eval_env.step)(env_state, action)
             totals = {
                 "episode_return": old["episode_return"] + active * env_state.reward,
@@ -209,14 +212,14 @@ class Trainer:
                 totals["final_distance"] = jnp.where(
                     active > 0, env_state.metrics["distance"], old["final_distance"]
                 )
-            return env_state, active * (1.0 - env_state.done), totals
+            return env_state, active * (1.0 - env_state.done), totals, act_key
 
         names = ["episode_return", "episode_length"]
         if goal_conditioned:
             names += ["success_rate", "time_at_goal", "final_distance"]
         totals = {name: jnp.zeros((num,)) for name in names}
-        _, _, totals = jax.lax.while_loop(
-            still_running, step, (env_state, jnp.ones((num,)), totals)
+        _, _, totals, _ = jax.lax.while_loop(
+            still_running, step, (env_state, jnp.ones((num,)), totals, act_key)
         )
         metrics = {f"eval/{name}": value.mean() for name, value in totals.items()}
         return state.replace(key=key), metrics

@@ -15,25 +15,34 @@ from purerl.distributions import Categorical, ClippedNormal, TanhNormal
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish, "elu": nn.elu}
 
 
-class MLP(nn.Module):
-    """Dense layers with orthogonal init; the last layer has no activation.
+KERNEL_INITS = ("orthogonal", "lecun_uniform")
 
-    Hidden layers use gain sqrt(2), the output layer `output_gain` (small for policy heads so
-    the initial policy is close to uniform). Input (..., in), output (..., output_size).
+
+class MLP(nn.Module):
+    """Dense layers; the last layer has no activation. Input (..., in), output (..., out).
+
+    kernel_init "orthogonal" (PureJaxRL, CleanRL): hidden layers with gain sqrt(2), the output
+    layer with `output_gain` (small for policy heads, so the initial policy is close to
+    uniform). "lecun_uniform" (Brax): every layer, the output one included, lecun-uniform.
+    Biases start at zero either way.
     """
 
     hidden_sizes: Sequence[int]
     output_size: int
     activation: str = "tanh"
     output_gain: float = 1.0
+    kernel_init: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        if self.kernel_init == "lecun_uniform":
+            hidden = output = nn.initializers.lecun_uniform()
+        else:
+            hidden = nn.initializers.orthogonal(np.sqrt(2))
+            output = nn.initializers.orthogonal(self.output_gain)
         for width in self.hidden_sizes:
-            x = nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x)
-            x = ACTIVATIONS[self.activation](x)
-        init = nn.initializers.orthogonal(self.output_gain)
-        return nn.Dense(self.output_size, kernel_init=init)(x)
+            x = ACTIVATIONS[self.activation](nn.Dense(width, kernel_init=hidden)(x))
+        return nn.Dense(self.output_size, kernel_init=output)(x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +58,14 @@ class Body:
     depth: int = 4
     width: int = 256
     activation: str = "tanh"
+    kernel_init: str = "orthogonal"
 
     def build(self, output_size: int, output_gain: float = 1.0) -> nn.Module:
-        """The module mapping (..., in) -> (..., output_size); `output_gain` applies to MLPs."""
+        """The module mapping (..., in) -> (..., output_size); `output_gain` and
+        `kernel_init` apply to MLPs."""
         if self.kind == "residual":
             return ResidualTrunk(self.width, self.depth, output_size, self.activation)
-        return MLP(self.hidden_sizes, output_size, self.activation, output_gain)
+        return MLP(self.hidden_sizes, output_size, self.activation, output_gain, self.kernel_init)
 
 
 class ValueNetwork(nn.Module):
@@ -67,25 +78,38 @@ class ValueNetwork(nn.Module):
         return self.body.build(1)(obs)[..., 0]
 
 
-class GaussianPolicy(nn.Module):
-    """Gaussian policy with a state-independent log standard deviation.
+POLICY_SCALES = ("state_independent", "softplus")
 
-    `squash` picks TanhNormal (True) or ClippedNormal (False). (..., obs) -> distribution over
-    (..., action_size).
+
+class GaussianPolicy(nn.Module):
+    """Diagonal Gaussian policy; (..., obs) -> distribution over (..., action_size).
+
+    `scale` "state_independent": the network outputs the mean and a learned log standard
+    deviation per action dimension, starting at `init_log_std`, sets the scale (PureJaxRL,
+    CleanRL). "softplus": the network outputs 2 x action_size values, the mean and a raw
+    scale, and scale = softplus(raw) + min_std depends on the state (Brax). `squash` picks
+    TanhNormal (True) or ClippedNormal (False).
     """
 
     body: Body
     action_size: int
     squash: bool = True
     init_log_std: float = 0.0
+    scale: str = "state_independent"
+    min_std: float = 0.001
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> TanhNormal | ClippedNormal:
-        loc = self.body.build(self.action_size, output_gain=0.01)(obs)
-        log_std = self.param(
-            "log_std", nn.initializers.constant(self.init_log_std), (self.action_size,)
-        )
-        scale = jnp.broadcast_to(jnp.exp(log_std), loc.shape)
+        if self.scale == "softplus":
+            out = self.body.build(2 * self.action_size, output_gain=0.01)(obs)
+            loc, raw_scale = jnp.split(out, 2, axis=-1)
+            scale = nn.softplus(raw_scale) + self.min_std
+        else:
+            loc = self.body.build(self.action_size, output_gain=0.01)(obs)
+            log_std = self.param(
+                "log_std", nn.initializers.constant(self.init_log_std), (self.action_size,)
+            )
+            scale = jnp.broadcast_to(jnp.exp(log_std), loc.shape)
         return (TanhNormal if self.squash else ClippedNormal)(loc, scale)
 
 

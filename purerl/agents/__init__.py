@@ -12,8 +12,7 @@ def build_agent(config: Config, spec: EnvSpec) -> Agent:
     train = config.train
     if isinstance(config.agent, CRLConfig):
         return CRLAgent(config.agent, spec, train.num_envs, config.env.episode_length)
-    num_updates = train.num_iterations * config.agent.num_epochs * config.agent.num_minibatches
-    return PPOAgent(config.agent, spec, train.normalize_observations, num_updates)
+    return PPOAgent(config.agent, spec, train, config.env.episode_length)
 
 
 __all__ = [

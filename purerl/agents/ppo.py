@@ -1,4 +1,4 @@
-"""PPO agent: GAE, then epochs x minibatches of SGD on the clipped PPO loss."""
+"""PPO agent: advantage estimation, then epochs x minibatches of SGD on the clipped PPO loss."""
 
 from __future__ import annotations
 
@@ -8,12 +8,32 @@ import optax
 from flax import struct
 
 from envs import EnvSpec
-from purerl.config import PPOConfig
-from purerl.gae import compute_gae
-from purerl.losses.ppo import PPOBatch, make_ppo_loss
+from purerl.config import PPOConfig, TrainConfig
+from purerl.gae import (
+    NextObservations,
+    compute_gae,
+    num_truncation_slots,
+    one_step_lambda_advantages,
+    values_and_next_values,
+)
+from purerl.losses.ppo import (
+    PPOBatch,
+    PPOTrajectoryBatch,
+    make_ppo_loss,
+    make_ppo_trajectory_loss,
+)
 from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 from purerl.normalize import RunningStatistics, init_statistics, normalize, update_statistics
 from purerl.types import Metrics, Transition
+
+
+@struct.dataclass
+class RewardNormalizer:
+    """Running scale of rewards: each environment's discounted return so far, and the running
+    statistics of all such returns seen (rewards are divided by their standard deviation)."""
+
+    discounted_return: jax.Array  # (num_envs,)
+    statistics: RunningStatistics  # over returns, size 1
 
 
 @struct.dataclass
@@ -21,6 +41,7 @@ class PPOState:
     params: dict  # {"policy": ..., "value": ...}
     optimizer_state: optax.OptState
     normalizer: RunningStatistics
+    reward_normalizer: RewardNormalizer
 
 
 @struct.dataclass
@@ -31,22 +52,82 @@ class PolicySample:
     log_prob: jax.Array
 
 
+def normalize_rewards(
+    normalizer: RewardNormalizer, rewards: jax.Array, dones: jax.Array, discount: float
+) -> tuple[RewardNormalizer, jax.Array]:
+    """Scales (T, N) rewards by the running std of discounted returns, step by step.
+
+    At step t every environment's return becomes discount * return + reward_t; the statistics
+    absorb the N returns, and reward_t is divided by the updated std (eps 1e-8). A return
+    restarts after a step that ended its episode (dones[t] = 1), for either reason.
+    """
+
+    def step(carry, reward_and_done):
+        discounted_return, statistics = carry
+        reward, done = reward_and_done
+        discounted_return = discount * discounted_return + reward
+        statistics = update_statistics(statistics, discounted_return[:, None])
+        scaled = reward / jnp.sqrt(statistics.variance[0] + 1e-8)
+        return (discounted_return * (1.0 - done), statistics), scaled
+
+    carry = (normalizer.discounted_return, normalizer.statistics)
+    (discounted_return, statistics), scaled = jax.lax.scan(step, carry, (rewards, dones))
+    return RewardNormalizer(discounted_return, statistics), scaled
+
+
+def shuffled_minibatches(
+    batch: PPOBatch | PPOTrajectoryBatch, key: jax.Array, num_minibatches: int
+) -> PPOBatch | PPOTrajectoryBatch:
+    """The batch shuffled and split into num_minibatches along a new leading axis.
+
+    A flat PPOBatch is split by transitions; a PPOTrajectoryBatch by environments, so each
+    minibatch holds whole trajectories (its `env_axes` say which axis that is per leaf).
+    """
+    if isinstance(batch, PPOTrajectoryBatch):
+        axes = batch.env_axes()
+        size = batch.obs.shape[1]
+    else:
+        axes = jax.tree.map(lambda _: 0, batch)
+        size = batch.obs.shape[0]
+    order = jax.random.permutation(key, size)
+
+    def split(x, axis):
+        # size along `axis` -> num_minibatches leading, size / num_minibatches at axis + 1
+        x = jnp.moveaxis(jnp.take(x, order, axis=axis), axis, 0)
+        x = x.reshape((num_minibatches, -1) + x.shape[1:])
+        return jnp.moveaxis(x, 1, axis + 1)
+
+    return jax.tree.map(split, batch, axes)
+
+
 class PPOAgent:
     """Proximal policy optimisation (Schulman et al., 2017) as a purerl agent.
 
-    `num_updates` (total minibatch steps over the run) sets the learning-rate decay horizon.
+    `train` gives the batch geometry (environments, unroll length) and the learning-rate decay
+    horizon; `episode_length` bounds how many time limits one unroll can hit.
     """
 
     def __init__(
-        self, config: PPOConfig, spec: EnvSpec, normalize_observations: bool, num_updates: int
+        self,
+        config: PPOConfig,
+        spec: EnvSpec,
+        train: TrainConfig,
+        episode_length: int,
     ):
         self.config = config
         self.spec = spec
-        self.normalize_observations = normalize_observations
+        self.normalize_observations = train.normalize_observations
+        self.num_envs = train.num_envs
+        self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
 
         def body(hidden_sizes):
             return Body(
-                config.network, tuple(hidden_sizes), config.depth, config.width, config.activation
+                config.network,
+                tuple(hidden_sizes),
+                config.depth,
+                config.width,
+                config.activation,
+                config.kernel_init,
             )
 
         if spec.discrete:
@@ -57,16 +138,25 @@ class PPOAgent:
                 spec.action_size,
                 squash=config.action_distribution == "tanh_normal",
                 init_log_std=config.init_log_std,
+                scale=config.policy_scale,
+                min_std=config.min_std,
             )
         self.value = ValueNetwork(body(config.value_hidden_sizes))
         learning_rate = config.learning_rate
         if config.anneal_learning_rate:
+            num_updates = train.num_iterations * config.num_epochs * config.num_minibatches
             learning_rate = optax.linear_schedule(config.learning_rate, 0.0, num_updates)
-        self.optimizer = optax.chain(
-            optax.clip_by_global_norm(config.max_grad_norm),
-            optax.adam(learning_rate, eps=1e-5),
-        )
-        self.loss = make_ppo_loss(self.policy.apply, self.value.apply, config)
+        adam = optax.adam(learning_rate, eps=config.adam_epsilon)
+        if config.max_grad_norm is None:
+            self.optimizer = adam
+        else:
+            self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+        if config.advantage_estimation == "per_minibatch":
+            self.loss = make_ppo_trajectory_loss(
+                self.policy.apply, self.value.apply, self.advantages, config
+            )
+        else:
+            self.loss = make_ppo_loss(self.policy.apply, self.value.apply, config)
 
     def init(self, key: jax.Array) -> PPOState:
         policy_key, value_key = jax.random.split(key)
@@ -75,8 +165,12 @@ class PPOAgent:
             "policy": self.policy.init(policy_key, obs),
             "value": self.value.init(value_key, obs),
         }
+        reward_normalizer = RewardNormalizer(jnp.zeros((self.num_envs,)), init_statistics(1))
         return PPOState(
-            params, self.optimizer.init(params), init_statistics(self.spec.observation_size)
+            params,
+            self.optimizer.init(params),
+            init_statistics(self.spec.observation_size),
+            reward_normalizer,
         )
 
     def act(
@@ -87,31 +181,83 @@ class PPOAgent:
         raw = distribution.mode() if deterministic else distribution.sample(key)
         return distribution.to_action(raw), PolicySample(raw, distribution.log_prob(raw))
 
+    def advantages(
+        self,
+        rewards: jax.Array,
+        values: jax.Array,
+        next_values: jax.Array,
+        termination: jax.Array,
+        truncation: jax.Array,
+    ) -> tuple[jax.Array, jax.Array]:
+        """(advantages, value targets), both (T, N), as the config asks (GAE or Brax's
+        one-step form; bootstrapping at time limits or masking them out)."""
+        config = self.config
+        dones = jnp.maximum(termination, truncation)
+        advantages, targets = compute_gae(
+            rewards,
+            values,
+            next_values,
+            termination,
+            dones,
+            config.discount,
+            config.gae_lambda,
+            None if config.bootstrap_on_timeout else truncation,
+        )
+        if config.advantage == "one_step_lambda_return":
+            advantages = one_step_lambda_advantages(
+                advantages, dones, config.discount, config.gae_lambda
+            )
+        return advantages, targets
+
     def prepare_batch(
         self, state: PPOState, trajectory: Transition
-    ) -> tuple[RunningStatistics, PPOBatch]:
-        """Updates the normaliser with the trajectory and builds the flat (T*N) PPO batch.
+    ) -> tuple[PPOState, PPOBatch | PPOTrajectoryBatch]:
+        """Updates the normalisers with the trajectory and builds what the loss learns from.
 
-        Values are those of the current parameters; advantages and targets come from GAE.
+        Returns the state with updated normalisers (parameters unchanged) and, per_batch, the
+        flat (T*N) batch with advantages and targets from the current value network; per
+        minibatch, the (T, N) trajectories for the loss to estimate them itself.
         """
         config = self.config
         normalizer = state.normalizer
         if self.normalize_observations:
             normalizer = update_statistics(normalizer, trajectory.obs)
         obs = normalize(normalizer, trajectory.obs)
-        values = self.value.apply(state.params["value"], obs)
-        next_values = self.value.apply(
-            state.params["value"], normalize(normalizer, trajectory.next_obs)
+        next_obs = NextObservations.from_trajectory(
+            trajectory.next_obs, trajectory.truncation, self.truncation_slots
         )
-        dones = jnp.maximum(trajectory.termination, trajectory.truncation)
-        advantages, targets = compute_gae(
-            trajectory.reward * config.reward_scale,
-            values,
-            next_values,
-            trajectory.termination,
-            dones,
-            config.discount,
-            config.gae_lambda,
+        next_obs = next_obs.replace(
+            last=normalize(normalizer, next_obs.last),
+            truncated=normalize(normalizer, next_obs.truncated),
+        )
+        rewards, reward_normalizer = trajectory.reward, state.reward_normalizer
+        if config.normalize_rewards:
+            dones = jnp.maximum(trajectory.termination, trajectory.truncation)
+            reward_normalizer, rewards = normalize_rewards(
+                reward_normalizer, rewards, dones, config.discount
+            )
+        rewards = rewards * config.reward_scale
+        state = state.replace(normalizer=normalizer, reward_normalizer=reward_normalizer)
+        value_fn = lambda x: self.value.apply(state.params["value"], x)  # noqa: E731
+
+        if config.advantage_estimation == "per_minibatch":
+            # Only the clipped value loss looks at collection-time values.
+            old_value = value_fn(obs) if config.clip_value_loss else jnp.zeros_like(rewards)
+            batch = PPOTrajectoryBatch(
+                obs,
+                trajectory.policy.raw_action,
+                trajectory.policy.log_prob,
+                old_value,
+                rewards,
+                trajectory.termination,
+                trajectory.truncation,
+                next_obs,
+            )
+            return state, batch
+
+        values, next_values = values_and_next_values(value_fn, obs, next_obs)
+        advantages, targets = self.advantages(
+            rewards, values, next_values, trajectory.termination, trajectory.truncation
         )
         batch = PPOBatch(
             obs,
@@ -121,15 +267,15 @@ class PPOAgent:
             advantages,
             targets,
         )
-        return normalizer, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
+        return state, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
 
     def update(
         self, state: PPOState, trajectory: Transition, key: jax.Array
     ) -> tuple[PPOState, Metrics]:
-        """GAE on the (T, N) trajectory, then num_epochs x num_minibatches gradient steps."""
+        """prepare_batch on the (T, N) trajectory, then num_epochs x num_minibatches gradient
+        steps; each epoch shuffles transitions (per_batch) or environments (per_minibatch)."""
         config = self.config
-        normalizer, batch = self.prepare_batch(state, trajectory)
-        batch_size = batch.advantage.shape[0]
+        state, batch = self.prepare_batch(state, trajectory)
 
         def minibatch_step(carry, minibatch_and_key):
             params, optimizer_state = carry
@@ -141,10 +287,7 @@ class PPOAgent:
 
         def epoch(carry, epoch_key):
             shuffle_key, loss_key = jax.random.split(epoch_key)
-            order = jax.random.permutation(shuffle_key, batch_size)
-            minibatches = jax.tree.map(
-                lambda x: x[order].reshape((config.num_minibatches, -1) + x.shape[1:]), batch
-            )
+            minibatches = shuffled_minibatches(batch, shuffle_key, config.num_minibatches)
             loss_keys = jax.random.split(loss_key, config.num_minibatches)
             return jax.lax.scan(minibatch_step, carry, (minibatches, loss_keys))
 
@@ -154,4 +297,4 @@ class PPOAgent:
             jax.random.split(key, config.num_epochs),
         )
         metrics = jax.tree.map(jnp.mean, metrics)
-        return PPOState(params, optimizer_state, normalizer), metrics
+        return state.replace(params=params, optimizer_state=optimizer_state), metrics

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from purerl.config import PPOConfig
+from purerl.gae import NextObservations, values_and_next_values
 
 
 @struct.dataclass
@@ -64,6 +65,77 @@ def ppo_objective(
         "policy/clip_fraction": (jnp.abs(ratio - 1.0) > config.clip_epsilon).mean(),
     }
     return loss, metrics
+
+
+@struct.dataclass
+class PPOTrajectoryBatch:
+    """Whole environment trajectories, time-major (T, n, ...), for losses that estimate
+    advantages themselves (advantage_estimation="per_minibatch").
+
+    obs (T, n, obs) already normalised; raw_action (T, n, ...); next_obs what bootstraps the
+    values (see `NextObservations`); reward already scaled; the rest (T, n). old_value is
+    the value at collection time (used only by the clipped value loss).
+    """
+
+    obs: jax.Array
+    raw_action: jax.Array
+    old_log_prob: jax.Array
+    old_value: jax.Array
+    reward: jax.Array
+    termination: jax.Array
+    truncation: jax.Array
+    next_obs: NextObservations
+
+    def env_axes(self) -> PPOTrajectoryBatch:
+        """The environment axis of every leaf (a tree of ints of the same structure)."""
+        return jax.tree.map(lambda _: 1, self).replace(
+            next_obs=NextObservations(last=0, truncated=1, truncated_step=1)
+        )
+
+
+Estimate = Callable[..., tuple[jax.Array, jax.Array]]
+
+
+def make_ppo_trajectory_loss(
+    policy_apply: Callable, value_apply: Callable, estimate: Estimate, config: PPOConfig
+) -> Callable[[dict, PPOTrajectoryBatch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
+    """Brax's PPO loss: returns loss(params, batch, key) -> (loss, metrics) on a
+    PPOTrajectoryBatch, re-estimating advantages and value targets with the value network
+    being trained (held constant, as targets).
+
+    `estimate(rewards, values, next_values, termination, truncation)` -> (advantages,
+    targets), all (T, n).
+    """
+
+    def loss(params: dict, batch: PPOTrajectoryBatch, key: jax.Array):
+        value_fn = lambda obs: value_apply(params["value"], obs)  # noqa: E731
+        values, next_values = values_and_next_values(value_fn, batch.obs, batch.next_obs)
+        advantages, targets = estimate(
+            batch.reward,
+            jax.lax.stop_gradient(values),
+            jax.lax.stop_gradient(next_values),
+            batch.termination,
+            batch.truncation,
+        )
+        flat = PPOBatch(
+            batch.obs,
+            batch.raw_action,
+            batch.old_log_prob,
+            batch.old_value,
+            jax.lax.stop_gradient(advantages),
+            jax.lax.stop_gradient(targets),
+        )
+        flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), flat)
+        distribution = policy_apply(params["policy"], flat.obs)
+        return ppo_objective(
+            distribution.log_prob(flat.raw_action),
+            distribution.entropy(key),
+            values.reshape(-1),
+            flat,
+            config,
+        )
+
+    return loss
 
 
 def make_ppo_loss(

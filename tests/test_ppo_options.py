@@ -1,0 +1,206 @@
+"""PPO's options for matching Brax and PureJaxRL, each against an independent reference."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
+from purerl.agents.ppo import RewardNormalizer, normalize_rewards, shuffled_minibatches
+from purerl.losses.ppo import PPOBatch, PPOTrajectoryBatch
+from purerl.networks import Body, GaussianPolicy
+from purerl.normalize import init_statistics
+
+
+def test_reward_normalization_matches_python_loop():
+    """Each step: return = discount * return + reward, statistics take the batch of returns
+    (mean and population variance over everything so far), reward / sqrt(var + 1e-8); returns
+    restart after a step that ended the episode."""
+    rng = np.random.default_rng(0)
+    steps, envs, discount = 6, 3, 0.9
+    rewards = rng.normal(1.0, 2.0, size=(steps, envs))
+    dones = np.zeros((steps, envs))
+    dones[2, 0] = dones[4, 2] = 1.0
+    initial = np.array([0.5, -1.0, 2.0])
+
+    returns_seen, running, expected = [], initial.copy(), np.zeros((steps, envs))
+    for t in range(steps):
+        running = discount * running + rewards[t]
+        returns_seen.extend(running.tolist())
+        expected[t] = rewards[t] / np.sqrt(np.var(returns_seen) + 1e-8)
+        running = running * (1.0 - dones[t])
+
+    normalizer = RewardNormalizer(jnp.asarray(initial, jnp.float32), init_statistics(1))
+    normalizer, scaled = normalize_rewards(
+        normalizer, jnp.asarray(rewards, jnp.float32), jnp.asarray(dones, jnp.float32), discount
+    )
+    np.testing.assert_allclose(scaled, expected, rtol=1e-4)
+    np.testing.assert_allclose(normalizer.discounted_return, running, rtol=1e-5)
+    assert float(normalizer.statistics.count) == steps * envs
+
+
+def test_softplus_scale_is_state_dependent_and_hand_computed():
+    # No hidden layers: the network is one Dense layer, out = obs @ W + b.
+    policy = GaussianPolicy(Body("mlp", ()), action_size=2, scale="softplus", min_std=0.001)
+    obs = jnp.array([[0.5, -1.0, 2.0], [0.0, 1.0, 0.0]])
+    params = policy.init(jax.random.PRNGKey(0), obs)
+    dense = params["params"]["MLP_0"]["Dense_0"]
+    out = np.asarray(obs) @ np.asarray(dense["kernel"]) + np.asarray(dense["bias"])
+    distribution = policy.apply(params, obs)
+    np.testing.assert_allclose(distribution.loc, out[:, :2], rtol=1e-5)
+    np.testing.assert_allclose(distribution.scale, np.log1p(np.exp(out[:, 2:])) + 0.001, 1e-5)
+    assert not np.allclose(distribution.scale[0], distribution.scale[1])
+    assert "log_std" not in params["params"]
+
+
+def test_lecun_uniform_init_on_every_layer():
+    body = Body("mlp", (64, 64), kernel_init="lecun_uniform")
+    policy = GaussianPolicy(body, action_size=3)
+    params = policy.init(jax.random.PRNGKey(1), jnp.zeros((1, 5)))["params"]["MLP_0"]
+    for name, fan_in in (("Dense_0", 5), ("Dense_1", 64), ("Dense_2", 64)):
+        kernel = np.asarray(params[name]["kernel"])
+        limit = np.sqrt(3.0 / fan_in)
+        assert np.abs(kernel).max() <= limit
+        # A uniform on [-limit, limit] has std limit / sqrt(3): the head is not shrunk.
+        assert kernel.std() > 0.7 * limit / np.sqrt(3)
+    orthogonal = GaussianPolicy(Body("mlp", (64, 64)), action_size=3)
+    head = orthogonal.init(jax.random.PRNGKey(1), jnp.zeros((1, 5)))["params"]["MLP_0"]
+    assert np.abs(np.asarray(head["Dense_2"]["kernel"])).max() < 0.05  # gain 0.01
+
+
+def agent_for(**ppo):
+    config = Config(
+        EnvConfig("point_reach", episode_length=8),
+        TrainConfig(num_envs=4, unroll_length=10, total_env_steps=400, num_evals=1),
+        PPOConfig(num_minibatches=2, policy_hidden_sizes=(8,), value_hidden_sizes=(8,), **ppo),
+    )
+    return Trainer(config)
+
+
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_gradient_clipping_off_or_on_and_adam_epsilon(clip):
+    agent = agent_for(max_grad_norm=clip, adam_epsilon=1e-8).agent
+    params = {"w": jnp.ones(3)}
+    state = agent.optimizer.init(params)
+    reference = optax.adam(3e-4, eps=1e-8)
+    if clip is not None:
+        reference = optax.chain(optax.clip_by_global_norm(clip), reference)
+    reference_state = reference.init(params)
+    # Two steps of very different size: Adam's second update depends on the ratio, which
+    # clipping changes.
+    for grad in ({"w": jnp.array([1.0, -2.0, 0.5])}, {"w": jnp.array([300.0, 10.0, -40.0])}):
+        updates, state = agent.optimizer.update(grad, state, params)
+        expected, reference_state = reference.update(grad, reference_state, params)
+        np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-6)
+    unclipped = optax.adam(3e-4, eps=1e-8)
+    unclipped_state = unclipped.init(params)
+    for grad in ({"w": jnp.array([1.0, -2.0, 0.5])}, {"w": jnp.array([300.0, 10.0, -40.0])}):
+        plain, unclipped_state = unclipped.update(grad, unclipped_state, params)
+    assert np.allclose(updates["w"], plain["w"]) == (clip is None)
+
+
+def trajectory_of(trainer, seed=0):
+    state = trainer.init(jax.random.PRNGKey(seed))
+    _, trajectory, _ = jax.jit(trainer.collect)(state.agent, state.env, jax.random.PRNGKey(9))
+    return state.agent, trajectory
+
+
+def test_timeouts_bootstrap_or_are_masked():
+    """episode_length 8 and unroll 10: every environment hits the time limit once."""
+    for bootstrap in (True, False):
+        trainer = agent_for(bootstrap_on_timeout=bootstrap, normalize_advantages=False)
+        agent_state, trajectory = trajectory_of(trainer)
+        truncated = np.asarray(trajectory.truncation) > 0
+        assert truncated.any()
+        _, batch = trainer.agent.prepare_batch(agent_state, trajectory)
+        advantages = np.asarray(batch.advantage).reshape(truncated.shape)
+        targets = np.asarray(batch.value_target).reshape(truncated.shape)
+        values = np.asarray(batch.old_value).reshape(truncated.shape)
+        if bootstrap:
+            assert np.all(np.abs(advantages[truncated]) > 0)
+        else:
+            np.testing.assert_allclose(advantages[truncated], 0.0)
+            np.testing.assert_allclose(targets[truncated], values[truncated], rtol=1e-6)
+
+
+def test_per_minibatch_loss_equals_per_batch_loss_on_the_whole_batch():
+    """With one minibatch at the collection parameters, re-estimating advantages inside the
+    loss (Brax) gives the loss and gradients of estimating them before (PureJaxRL)."""
+    common = dict(action_distribution="clipped_normal", clip_value_loss=True)
+    per_batch = agent_for(**common)
+    per_minibatch = agent_for(advantage_estimation="per_minibatch", **common)
+    agent_state, trajectory = trajectory_of(per_batch)
+    _, flat = per_batch.agent.prepare_batch(agent_state, trajectory)
+    _, whole = per_minibatch.agent.prepare_batch(agent_state, trajectory)
+    assert isinstance(flat, PPOBatch) and isinstance(whole, PPOTrajectoryBatch)
+    key = jax.random.PRNGKey(3)
+    (loss_a, metrics_a), grads_a = jax.value_and_grad(per_batch.agent.loss, has_aux=True)(
+        agent_state.params, flat, key
+    )
+    (loss_b, metrics_b), grads_b = jax.value_and_grad(per_minibatch.agent.loss, has_aux=True)(
+        agent_state.params, whole, key
+    )
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+    for name in metrics_a:
+        np.testing.assert_allclose(metrics_a[name], metrics_b[name], rtol=1e-4, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_per_minibatch_minibatches_hold_whole_trajectories():
+    trainer = agent_for(advantage_estimation="per_minibatch")
+    agent_state, trajectory = trajectory_of(trainer)
+    _, batch = trainer.agent.prepare_batch(agent_state, trajectory)
+    minibatches = shuffled_minibatches(batch, jax.random.PRNGKey(4), 2)
+    assert minibatches.obs.shape == (2, 10, 2) + batch.obs.shape[2:]
+    seen = []
+    for m in range(2):
+        for column in range(2):
+            obs = np.asarray(minibatches.obs[m, :, column])
+            env = [e for e in range(4) if np.array_equal(obs, np.asarray(batch.obs[:, e]))]
+            assert len(env) == 1, "a minibatch column is one environment's whole trajectory"
+            env = env[0]
+            seen.append(env)
+            # Every per-environment leaf moved with it.
+            np.testing.assert_array_equal(
+                minibatches.next_obs.last[m, column], batch.next_obs.last[env]
+            )
+            np.testing.assert_array_equal(
+                minibatches.next_obs.truncated_step[m, :, column],
+                batch.next_obs.truncated_step[:, env],
+            )
+            np.testing.assert_array_equal(minibatches.reward[m, :, column], batch.reward[:, env])
+    assert sorted(seen) == [0, 1, 2, 3]
+
+
+def test_one_step_advantage_is_wired():
+    gae = agent_for(normalize_advantages=False)
+    brax = agent_for(normalize_advantages=False, advantage="one_step_lambda_return")
+    agent_state, trajectory = trajectory_of(gae)
+    _, a = gae.agent.prepare_batch(agent_state, trajectory)
+    _, b = brax.agent.prepare_batch(agent_state, trajectory)
+    np.testing.assert_allclose(a.value_target, b.value_target, rtol=1e-6)  # targets agree
+    assert not np.allclose(a.advantage, b.advantage)
+
+
+def test_stochastic_evaluation_samples_and_is_reproducible():
+    config = Config(
+        EnvConfig("point_reach", episode_length=20),
+        TrainConfig(num_envs=4, unroll_length=5, total_env_steps=20, num_evals=1),
+        PPOConfig(init_log_std=0.5),
+    )
+    deterministic = Trainer(config)
+    stochastic = Trainer(
+        dataclasses.replace(
+            config, train=dataclasses.replace(config.train, deterministic_eval=False)
+        )
+    )
+    state = deterministic.init(jax.random.PRNGKey(0))
+    mode = jax.jit(deterministic.evaluate)(state)[1]["eval/episode_return"]
+    sampled = jax.jit(stochastic.evaluate)(state)[1]["eval/episode_return"]
+    again = jax.jit(stochastic.evaluate)(state)[1]["eval/episode_return"]
+    assert float(sampled) == float(again)
+    assert float(sampled) != float(mode)
