@@ -168,13 +168,18 @@ def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
     )
 
 
-def summary_of(preset: str, record: dict, compile_time: float, train_time: float) -> dict:
-    """summary.json: env steps, times, training speed and the last evaluation's metrics."""
+def summary_of(
+    preset: str, record: dict, compile_time: float, train_time: float, eval_time: float
+) -> dict:
+    """summary.json: env steps, times, training speed and the last evaluation's metrics.
+
+    train_time and env_steps_per_second cover training only; evaluations are eval_time."""
     return {
         "preset": preset,
         "env_steps": record["env_steps"],
         "compile_time_s": round(compile_time, 3),
         "train_time_s": round(train_time, 3),
+        "eval_time_s": round(eval_time, 3),
         "env_steps_per_second": round(record["env_steps"] / train_time, 1),
         **{k: v for k, v in record.items() if k.startswith(("eval/", "train/"))},
     }
@@ -200,6 +205,16 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
         if not resume and any(p.name != ".lock" for p in run_dir.iterdir()):
             # Another process wrote here between our emptiness check and taking the lock.
             raise UsageError(f"run directory {run_dir} is no longer empty; pass a new --run-dir")
+        trained, asked = config.train.trained_env_steps, config.train.total_env_steps
+        if not resume and trained != asked:
+            interval = config.train.iterations_per_eval * config.train.steps_per_iteration
+            print(
+                f"training {trained:,} env steps: total_env_steps {asked:,} rounded down to "
+                f"{config.train.num_evals} evaluation intervals of {interval:,} "
+                f"(whole iterations of num_envs x unroll_length = "
+                f"{config.train.steps_per_iteration:,})",
+                file=sys.stderr,
+            )
         if not resume:
             run_options = {k: v for k, v in dataclasses.asdict(spec).items() if k != "config"}
             write_json_atomic(
@@ -235,7 +250,13 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
     compile_time = time.perf_counter() - start
 
     checkpoints = Checkpoints(run_dir / "checkpoints", spec.keep_checkpoints)
-    done = {"evaluations": 0, "env_steps": 0, "train_time_s": 0.0, "wall_time_s": 0.0}
+    done = {
+        "evaluations": 0,
+        "env_steps": 0,
+        "train_time_s": 0.0,
+        "eval_time_s": 0.0,
+        "wall_time_s": 0.0,
+    }
     if resume:
         restored = checkpoints.restore_latest(state)
         if restored is not None:
@@ -246,7 +267,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
     steps_per_iteration = config.train.steps_per_iteration
     total_steps = config.train.num_iterations * steps_per_iteration
     progress = Progress(total_steps, enabled=not spec.quiet)
-    train_time = done["train_time_s"]
+    train_time, eval_time = done["train_time_s"], done.get("eval_time_s", 0.0)
     wall_start = time.perf_counter() - done["wall_time_s"]
     record: dict = {}
     # Goal-conditioned runs are judged by success, others by return.
@@ -262,7 +283,9 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
         for evaluation in range(done["evaluations"], config.train.num_evals):
             chunk_start = time.perf_counter()
             state, train_metrics = run(state)
+            # device_get waits for the chunk: its metrics are computed last.
             train_metrics = jax.device_get(train_metrics)
+            train_time += time.perf_counter() - chunk_start
             problem = nonfinite_message(train_metrics, steps_per_iteration)
             if problem is not None:
                 kept = checkpoints.steps()
@@ -271,12 +294,13 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
                     f"{problem}; training stopped, {where}. (--no-check-finite turns the "
                     f"check off.)"
                 )
+            eval_start = time.perf_counter()
             state, eval_metrics = evaluate(state)
             metrics = {
                 **{k: v for k, v in train_metrics.items() if not k.startswith("health/")},
                 **jax.device_get(eval_metrics),
             }
-            train_time += time.perf_counter() - chunk_start
+            eval_time += time.perf_counter() - eval_start
             env_steps = int(state.iteration) * steps_per_iteration
             record = {
                 "env_steps": env_steps,
@@ -291,6 +315,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
                     "evaluations": evaluation + 1,
                     "env_steps": env_steps,
                     "train_time_s": train_time,
+                    "eval_time_s": eval_time,
                     "wall_time_s": time.perf_counter() - wall_start,
                 }
                 checkpoints.save(state, progress_record)
@@ -299,7 +324,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         record = json.loads(lines[-1])
 
-    summary = summary_of(preset, record, compile_time, train_time)
+    summary = summary_of(preset, record, compile_time, train_time, eval_time)
     write_json_atomic(run_dir / "summary.json", summary)
     print(
         f"done: {summary['env_steps']} env steps, {headline.removeprefix('eval/')} "
