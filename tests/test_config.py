@@ -15,6 +15,15 @@ from purerl.config import replace
         (dict(backend="spring"), "env.backend", "jax"),
         (dict(policy_hidden_sizes=(64, 0)), "agent.policy_hidden_sizes", "positive"),
         (dict(entropy_coef=-1.0), "agent.entropy_coef", ">= 0"),
+        (dict(max_grad_norm=0.0), "agent.max_grad_norm", "use None to turn clipping off"),
+        (dict(adam_epsilon=0.0), "agent.adam_epsilon", "positive"),
+        (dict(min_std=-0.1), "agent.min_std", "positive"),
+        # 64 envs do not split into 5 minibatches of whole trajectories (2048 steps would).
+        (
+            dict(advantage_estimation="per_minibatch", num_minibatches=5),
+            "agent.num_minibatches",
+            "--num-minibatches 4",
+        ),
     ],
 )
 def test_invalid_configs_name_field_and_fix(overrides, field, hint):
