@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth lint clean
+.PHONY: run test bench bench-depth bench-curves bench-speed lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,21 @@ bench: $(STAMP)
 
 bench-depth: $(STAMP)
 	$(BIN)/python -m experiments.bench_depth $(ARGS)
+
+# Learning-curve parity with Brax's trainer (5 seeds a side; about 20 minutes an environment
+# on a 2-core CPU).
+bench-curves: $(STAMP)
+	$(BIN)/python -m experiments.bench_curves --env inverted_pendulum \
+		--json runs/bench/curves-inverted_pendulum.json $(ARGS)
+	$(BIN)/python -m experiments.bench_curves --env inverted_double_pendulum \
+		--num-minibatches 32 --total-env-steps 2048000 --num-evals 10 \
+		--json runs/bench/curves-inverted_double_pendulum.json $(ARGS)
+
+# Speed against PureJaxRL at its configuration: PUREJAXRL is a checkout of
+# luchris429/purejaxrl, PUREJAXRL_DEPS where its dependencies import from.
+bench-speed: $(STAMP)
+	$(BIN)/python -m experiments.bench_speed --purejaxrl-dir $(PUREJAXRL) \
+		--pythonpath $(PUREJAXRL_DEPS) --json runs/bench/speed.json $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

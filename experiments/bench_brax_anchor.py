@@ -116,6 +116,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--entropy-cost", type=float, default=1e-2)
     p.add_argument("--reward-scaling", type=float, default=10.0)
     p.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--clipping-epsilon", type=float, default=0.3)
+    p.add_argument("--gae-lambda", type=float, default=0.95)
+    p.add_argument(
+        "--max-grad-norm", type=float, default=None, help="global-norm clipping (default: none)"
+    )
+    p.add_argument(
+        "--deterministic-eval",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="evaluate the policy's mode (brax's own default is a stochastic evaluation)",
+    )
     p.add_argument("--num-evals", type=int, default=5)
     p.add_argument("--num-eval-envs", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -179,6 +190,10 @@ def main(argv=None) -> dict:
         discounting=args.discount,
         entropy_cost=args.entropy_cost,
         reward_scaling=args.reward_scaling,
+        clipping_epsilon=args.clipping_epsilon,
+        gae_lambda=args.gae_lambda,
+        max_grad_norm=args.max_grad_norm,
+        deterministic_eval=args.deterministic_eval,
         normalize_observations=args.normalize_observations,
         network_factory=network_factory,
         num_evals=args.num_evals,

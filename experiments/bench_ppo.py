@@ -605,9 +605,12 @@ def analytic_flops(trainer: Trainer) -> dict:
     out_size = spec.num_actions if spec.discrete else spec.action_size
     policy = _mlp_macs([spec.observation_size, *cfg.policy_hidden_sizes, out_size])
     value = _mlp_macs([spec.observation_size, *cfg.value_hidden_sizes, 1])
-    samples = trainer.config.train.steps_per_iteration
+    train = trainer.config.train
+    samples = train.steps_per_iteration
     collect = 2 * samples * policy
-    prep = 2 * (2 * samples) * value  # V(obs) and V(next_obs) before the epochs
+    # V(obs), then V of the last step's and each time limit's final observations.
+    slots = trainer.agent.truncation_slots
+    prep = 2 * (samples + (1 + slots) * train.num_envs) * value
     sgd = cfg.num_epochs * samples * 3 * 2 * (policy + value)  # forward + backward
     return {
         "policy_macs_per_sample": policy,

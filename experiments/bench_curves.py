@@ -1,0 +1,258 @@
+"""Learning-curve parity: purerl against Brax's own PPO trainer at identical settings.
+
+    python -m experiments.bench_curves --env inverted_pendulum --seeds 5 \
+        --json runs/bench/curves-inverted_pendulum.json
+
+Both sides get the same hyperparameters, batch geometry, networks and evaluation: Brax's
+trainer (brax 0.14.2, in the jax 0.8 virtual environment `experiments/bench_anchor_venv.py`
+makes) with `batch_size = num_envs / num_minibatches`, so one training step is one unroll of
+every environment, as in purerl; purerl with Brax's parameterisation (`BRAX_PPO` in
+`experiments.presets`: softplus state-dependent scale, lecun-uniform init, no gradient
+clipping, Adam epsilon 1e-8, advantages re-estimated per minibatch of whole trajectories in
+Brax's one-step form) and, for exact comparison, time limits masked instead of bootstrapped.
+Both evaluate the deterministic policy on `--num-eval-envs` episodes at step 0 and after
+every interval. Extra purerl variants (`--variant NAME:field=value,...`) run alongside.
+
+Reported per side: mean and 95% t-interval over seeds at every evaluation, and the area
+under the curve (mean eval return over the evaluation points, trapezoidal in env steps) with
+its interval. Targets: purerl's mean at every point is at least Brax's lower bound, and its
+area at least Brax's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """'name:field=value,field=value' -> (name, overrides); values parsed as JSON if they can
+    be (numbers, true/false, null), strings otherwise."""
+    name, _, fields = text.partition(":")
+    overrides = {}
+    for item in filter(None, fields.split(",")):
+        field, _, value = item.partition("=")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    return name, overrides
+
+
+def purerl_config(args: argparse.Namespace, overrides: dict):
+    from experiments.presets import BRAX_PPO
+    from purerl import Config, EnvConfig, TrainConfig
+    from purerl.config import replace
+
+    agent = dataclasses.replace(
+        BRAX_PPO,
+        num_minibatches=args.num_minibatches,
+        num_epochs=args.num_epochs,
+        learning_rate=args.learning_rate,
+        entropy_coef=args.entropy_cost,
+        discount=args.discount,
+        clip_epsilon=args.clipping_epsilon,
+        gae_lambda=args.gae_lambda,
+        reward_scale=args.reward_scaling,
+        bootstrap_on_timeout=False,
+    )
+    config = Config(
+        EnvConfig(args.env, backend=args.backend, episode_length=args.episode_length),
+        TrainConfig(
+            num_envs=args.num_envs,
+            unroll_length=args.unroll_length,
+            total_env_steps=args.total_env_steps,
+            num_evals=args.num_evals,
+            num_eval_envs=args.num_eval_envs,
+        ),
+        agent,
+    )
+    return replace(config, **overrides)
+
+
+def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
+    """{"steps": [...], "returns": [[per eval] per seed]}, the untrained policy at step 0."""
+    import jax
+
+    from purerl import Trainer, validate
+
+    config = validate(purerl_config(args, overrides))
+    trainer = Trainer(config)
+    train, evaluate = jax.jit(trainer.train), jax.jit(trainer.evaluate)
+    returns = []
+    for seed in range(args.seeds):
+        key = jax.random.PRNGKey(seed)
+        _, initial = evaluate(trainer.init(key))
+        _, metrics = train(key)
+        curve = [float(initial["eval/episode_return"])]
+        curve += [float(r) for r in metrics["eval/episode_return"]]
+        returns.append(curve)
+        print(
+            f"[purerl {overrides or 'brax'}] seed {seed}: {np.round(curve, 1).tolist()}",
+            file=sys.stderr,
+            flush=True,
+        )
+    interval = config.train.iterations_per_eval * config.train.steps_per_iteration
+    return {"steps": [k * interval for k in range(args.num_evals + 1)], "returns": returns}
+
+
+def run_brax(args: argparse.Namespace) -> dict:
+    from experiments.bench_anchor_venv import ensure_anchor_venv
+
+    python = ensure_anchor_venv()
+    returns, steps = [], None
+    for seed in range(args.seeds):
+        command = [python, str(HERE / "bench_brax_anchor.py"), "--env", args.env]
+        command += ["--backend", args.backend, "--num-envs", str(args.num_envs)]
+        command += ["--unroll-length", str(args.unroll_length)]
+        command += ["--num-minibatches", str(args.num_minibatches)]
+        command += ["--num-epochs", str(args.num_epochs)]
+        command += ["--total-env-steps", str(args.total_env_steps)]
+        command += ["--episode-length", str(args.episode_length)]
+        command += ["--policy-hidden-sizes", ",".join(map(str, args.policy_hidden_sizes))]
+        command += ["--value-hidden-sizes", ",".join(map(str, args.value_hidden_sizes))]
+        command += ["--learning-rate", str(args.learning_rate), "--discount", str(args.discount)]
+        command += ["--entropy-cost", str(args.entropy_cost)]
+        command += ["--reward-scaling", str(args.reward_scaling)]
+        command += ["--clipping-epsilon", str(args.clipping_epsilon)]
+        command += ["--gae-lambda", str(args.gae_lambda), "--deterministic-eval"]
+        command += ["--num-evals", str(args.num_evals + 1)]
+        command += ["--num-eval-envs", str(args.num_eval_envs), "--seed", str(seed)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"Brax's trainer failed:\n{done.stderr[-3000:]}")
+        curve = json.loads(done.stdout.strip().splitlines()[-1])["curve"]
+        steps = [int(s) for s, _ in curve]
+        returns.append([float(r) for _, r in curve])
+        print(
+            f"[brax] seed {seed}: {np.round(returns[-1], 1).tolist()}", file=sys.stderr, flush=True
+        )
+    return {"steps": steps, "returns": returns}
+
+
+def area_under_curve(steps: np.ndarray, returns: np.ndarray) -> np.ndarray:
+    """Mean return over training per seed: trapezoidal area / step range. returns (seeds, k)."""
+    widths = np.diff(steps)
+    return (0.5 * (returns[:, 1:] + returns[:, :-1]) * widths).sum(1) / (steps[-1] - steps[0])
+
+
+def summarise(side: dict) -> dict:
+    from experiments.plot import aggregate
+
+    steps = np.asarray(side["steps"], dtype=np.float64)
+    returns = np.asarray(side["returns"], dtype=np.float64)
+    _, mean, lo, hi = aggregate([(steps, r) for r in returns])
+    auc = area_under_curve(steps, returns)
+    _, auc_mean, auc_lo, auc_hi = aggregate([(np.zeros(1), np.array([a])) for a in auc])
+    return {
+        **side,
+        "mean": mean.tolist(),
+        "lo": lo.tolist(),
+        "hi": hi.tolist(),
+        "auc": auc.tolist(),
+        "auc_mean": float(auc_mean[0]),
+        "auc_lo": float(auc_lo[0]),
+        "auc_hi": float(auc_hi[0]),
+    }
+
+
+def markdown(result: dict) -> str:
+    sides = result["sides"]
+    names = list(sides)
+    header = "| env steps | " + " | ".join(f"{n} mean [95% CI]" for n in names) + " |"
+    lines = [header, "|---:|" + "---:|" * len(names)]
+    for i, step in enumerate(sides["brax"]["steps"]):
+        cells = [f"{s['mean'][i]:.0f} [{s['lo'][i]:.0f}, {s['hi'][i]:.0f}]" for s in sides.values()]
+        lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
+    cells = [
+        f"**{s['auc_mean']:.0f}** [{s['auc_lo']:.0f}, {s['auc_hi']:.0f}]" for s in sides.values()
+    ]
+    lines.append("| area (mean return) | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name, verdict in result["targets"].items():
+        lines.append(
+            f"- {name}: every point >= Brax's lower bound: {verdict['points']}; "
+            f"area >= Brax's: {verdict['area']}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", default="inverted_pendulum")
+    p.add_argument("--backend", default="spring")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--num-envs", type=int, default=1024)
+    p.add_argument("--unroll-length", type=int, default=10)
+    p.add_argument("--num-minibatches", type=int, default=8)
+    p.add_argument("--num-epochs", type=int, default=4)
+    p.add_argument("--total-env-steps", type=int, default=655_360)
+    p.add_argument("--num-evals", type=int, default=8, help="after step 0")
+    p.add_argument("--num-eval-envs", type=int, default=128)
+    p.add_argument("--episode-length", type=int, default=1000)
+    p.add_argument("--policy-hidden-sizes", type=int, nargs="+", default=[32] * 4)
+    p.add_argument("--value-hidden-sizes", type=int, nargs="+", default=[256] * 5)
+    p.add_argument("--learning-rate", type=float, default=3e-4)
+    p.add_argument("--entropy-cost", type=float, default=1e-2)
+    p.add_argument("--discount", type=float, default=0.97)
+    p.add_argument("--reward-scaling", type=float, default=10.0)
+    p.add_argument("--clipping-epsilon", type=float, default=0.3)
+    p.add_argument("--gae-lambda", type=float, default=0.95)
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="extra purerl run, NAME:field=value,... over the Brax-parameterised config",
+    )
+    p.add_argument("--skip-brax", action="store_true", help="purerl sides only")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+    interval, rem = divmod(args.total_env_steps, args.num_evals)
+    if rem or interval % (args.num_envs * args.unroll_length):
+        p.error(
+            "--total-env-steps must be num_evals whole intervals of num_envs x unroll_length "
+            "steps, so both trainers evaluate at the same steps"
+        )
+    if args.policy_hidden_sizes != [32] * 4 or args.value_hidden_sizes != [256] * 5:
+        args.variant.insert(0, "")  # keep purerl's networks equal to the command line
+    variants = [parse_variant(v) for v in args.variant if v]
+    sizes = {
+        "policy_hidden_sizes": tuple(args.policy_hidden_sizes),
+        "value_hidden_sizes": tuple(args.value_hidden_sizes),
+    }
+
+    sides = {}
+    if not args.skip_brax:
+        sides["brax"] = summarise(run_brax(args))
+    sides["purerl"] = summarise(run_purerl(args, sizes))
+    for name, overrides in variants:
+        sides[f"purerl-{name}"] = summarise(run_purerl(args, {**sizes, **overrides}))
+    targets = {}
+    if "brax" in sides:
+        brax = sides["brax"]
+        if any(s["steps"] != brax["steps"] for s in sides.values()):
+            raise SystemExit(f"evaluation steps differ: {[s['steps'] for s in sides.values()]}")
+        for name, side in sides.items():
+            if name != "brax":
+                targets[name] = {
+                    "points": bool(np.all(np.asarray(side["mean"]) >= np.asarray(brax["lo"]))),
+                    "area": side["auc_mean"] >= brax["auc_mean"],
+                }
+    result = {"config": vars(args), "sides": sides, "targets": targets}
+    print(markdown(result) if targets else json.dumps(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""PureJaxRL anchor for the speed benchmark: time PureJaxRL's own `ppo_continuous_action`
+training function and print one JSON line.
+
+Runs in a subprocess of `experiments.bench_speed`, with a checkout of luchris429/purejaxrl
+(its `purejaxrl/` folder) and its Python dependencies importable: ::
+
+    PYTHONPATH=PUREJAXRL/purejaxrl:DEPS python experiments/bench_purejaxrl_anchor.py \
+        --env inverted_pendulum --backend spring --num-envs 1024 --num-updates 20
+
+Nothing of PureJaxRL is part of purerl: this script only calls its `make_train(config)` with
+the configuration below (its `ppo_continuous_action` defaults, with the batch geometry and
+environment taken from the command line) and times the compiled `train(key)`:
+- compile: `jax.jit(train).lower(key).compile()` wall time;
+- train: one call of the compiled function for `--num-updates` updates (network and
+  environment initialisation included, a few milliseconds), best of `--repeats` calls.
+PureJaxRL's brax wrapper defaults to the positional backend; `--backend` replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+
+# Everything but the final JSON line goes to stderr (mujoco prints to stdout on import).
+sys.stdout.flush()
+_REAL_STDOUT_FD = os.dup(1)
+os.dup2(2, 1)
+
+import jax  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", default="inverted_pendulum")
+    p.add_argument("--backend", default="spring")
+    p.add_argument("--num-envs", type=int, default=1024)
+    p.add_argument("--unroll-length", type=int, default=10)
+    p.add_argument("--num-minibatches", type=int, default=8)
+    p.add_argument("--num-epochs", type=int, default=4)
+    p.add_argument("--num-updates", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    import ppo_continuous_action as pjrl  # from the PureJaxRL checkout on PYTHONPATH
+    import wrappers
+
+    pjrl.BraxGymnaxWrapper = functools.partial(wrappers.BraxGymnaxWrapper, backend=args.backend)
+    config = {
+        "LR": 3e-4,
+        "NUM_ENVS": args.num_envs,
+        "NUM_STEPS": args.unroll_length,
+        "TOTAL_TIMESTEPS": args.num_updates * args.num_envs * args.unroll_length,
+        "UPDATE_EPOCHS": args.num_epochs,
+        "NUM_MINIBATCHES": args.num_minibatches,
+        "GAMMA": 0.99,
+        "GAE_LAMBDA": 0.95,
+        "CLIP_EPS": 0.2,
+        "ENT_COEF": 0.0,
+        "VF_COEF": 0.5,
+        "MAX_GRAD_NORM": 0.5,
+        "ACTIVATION": "tanh",
+        "ENV_NAME": args.env,
+        "ANNEAL_LR": False,
+        "NORMALIZE_ENV": True,
+        "DEBUG": False,
+    }
+    key = jax.random.PRNGKey(args.seed)
+    start = time.perf_counter()
+    train = jax.jit(pjrl.make_train(config)).lower(key).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(train(key))
+        times.append(time.perf_counter() - start)
+    steps = args.num_updates * args.num_envs * args.unroll_length
+    result = {
+        "anchor": "purejaxrl",
+        "env": args.env,
+        "backend": args.backend,
+        "env_steps": steps,
+        "compile_s": round(compile_s, 3),
+        "train_s": [round(t, 4) for t in times],
+        "env_steps_per_second": round(steps / min(times), 1),
+        "jax_version": jax.__version__,
+    }
+    with os.fdopen(_REAL_STDOUT_FD, "w") as out:
+        out.write(json.dumps(result) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

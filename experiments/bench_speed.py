@@ -1,0 +1,207 @@
+"""Training speed, side by side with PureJaxRL's own PPO at its configuration.
+
+    python -m experiments.bench_speed --purejaxrl-dir PUREJAXRL --pythonpath DEPS \
+        --env inverted_pendulum --backend spring --rounds 3 --json runs/bench/speed.json
+
+Both sides train PureJaxRL's `ppo_continuous_action` configuration: 256x256 tanh actor and
+critic (orthogonal init), a Gaussian whose samples are clipped to the action range,
+observation and reward normalisation, clipped value loss, gradient-norm clipping 0.5,
+advantages per batch, num_envs x unroll_length steps per update, num_minibatches x
+num_epochs gradient steps. Each side compiles `train(key)` for `--num-updates` updates
+(no evaluation) and is timed after compilation, best of two calls; rounds alternate
+between the sides and the medians are compared. PureJaxRL runs in a subprocess
+(`experiments/bench_purejaxrl_anchor.py`) from the checkout given; `--skip-anchor` times
+purerl alone.
+
+The breakdown times purerl's parts per iteration, each compiled alone and scanned over the
+same number of iterations: collect (policy + environment steps, with resets), prepare
+(normaliser updates, value passes, GAE), sgd (the epochs of minibatch steps) and the
+non-finite check (whole run with it minus without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
+
+HERE = Path(__file__).resolve().parent
+
+
+def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Config:
+    """purerl's config equal to PureJaxRL's ppo_continuous_action defaults at this geometry."""
+    # --no-reward-normalization: for timing purerl versions from before the option existed.
+    reward_normalization = {} if args.no_reward_normalization else {"normalize_rewards": True}
+    return Config(
+        EnvConfig(args.env, backend=args.backend, episode_length=1000),
+        TrainConfig(
+            num_envs=args.num_envs,
+            unroll_length=args.unroll_length,
+            total_env_steps=args.num_updates * args.num_envs * args.unroll_length,
+            num_evals=1,
+            check_finite=check_finite,
+        ),
+        PPOConfig(
+            learning_rate=3e-4,
+            num_epochs=args.num_epochs,
+            num_minibatches=args.num_minibatches,
+            discount=0.99,
+            gae_lambda=0.95,
+            clip_epsilon=0.2,
+            clip_value_loss=True,
+            value_loss_coef=0.5,
+            entropy_coef=0.0,
+            max_grad_norm=0.5,
+            policy_hidden_sizes=(256, 256),
+            value_hidden_sizes=(256, 256),
+            activation="tanh",
+            action_distribution="clipped_normal",
+            **reward_normalization,
+        ),
+    )
+
+
+def best_time(fn, *args, repeats: int = 2) -> float:
+    """Best wall time of `repeats` calls of a compiled function, after one untimed call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def compiled_train(trainer: Trainer, num_updates: int, key: jax.Array):
+    """`train(key)` for num_updates iterations and no evaluation, compiled."""
+
+    def train(key):
+        return trainer.run_iterations(trainer.init(key), num_updates)
+
+    return jax.jit(train).lower(key).compile()
+
+
+def time_ours(args: argparse.Namespace, check_finite: bool, key: jax.Array) -> dict:
+    trainer = Trainer(purejaxrl_config(args, check_finite))
+    start = time.perf_counter()
+    train = compiled_train(trainer, args.num_updates, key)
+    compile_s = time.perf_counter() - start
+    seconds = best_time(train, key)
+    steps = args.num_updates * args.num_envs * args.unroll_length
+    return {"compile_s": compile_s, "train_s": seconds, "env_steps_per_second": steps / seconds}
+
+
+def breakdown(args: argparse.Namespace, key: jax.Array) -> dict:
+    """Seconds per iteration of collect, prepare and sgd, each scanned num_updates times."""
+    trainer = Trainer(purejaxrl_config(args, check_finite=False))
+    agent, n = trainer.agent, args.num_updates
+    state = trainer.init(key)
+    _, trajectory, _ = jax.jit(trainer.collect)(state.agent, state.env, key)
+
+    def collect(agent_state, env_state, key):
+        def body(env_state, key):
+            env_state, trajectory, _ = trainer.collect(agent_state, env_state, key)
+            return env_state, trajectory.reward.sum()
+
+        return jax.lax.scan(body, env_state, jax.random.split(key, n))
+
+    def prepare(agent_state, trajectory):
+        def body(agent_state, _):
+            agent_state, batch = agent.prepare_batch(agent_state, trajectory)
+            return agent_state, jax.tree.leaves(batch)[-1].sum()
+
+        return jax.lax.scan(body, agent_state, None, length=n)
+
+    def update(agent_state, trajectory, key):  # prepare + sgd
+        def body(agent_state, key):
+            agent_state, metrics = agent.update(agent_state, trajectory, key)
+            return agent_state, metrics["loss/total"]
+
+        return jax.lax.scan(body, agent_state, jax.random.split(key, n))
+
+    parts = {
+        "collect": best_time(jax.jit(collect), state.agent, state.env, key),
+        "prepare": best_time(jax.jit(prepare), state.agent, trajectory),
+        "update": best_time(jax.jit(update), state.agent, trajectory, key),
+    }
+    per_iteration = {name: seconds / n for name, seconds in parts.items()}
+    per_iteration["sgd"] = per_iteration["update"] - per_iteration["prepare"]
+    return per_iteration
+
+
+def time_anchor(args: argparse.Namespace) -> dict:
+    env = dict(os.environ)
+    paths = [str(Path(args.purejaxrl_dir) / "purejaxrl"), *args.pythonpath]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    command = [sys.executable, str(HERE / "bench_purejaxrl_anchor.py")]
+    for flag in ("env", "backend", "num_envs", "unroll_length", "num_minibatches"):
+        command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    command += ["--num-epochs", str(args.num_epochs), "--num-updates", str(args.num_updates)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"PureJaxRL anchor failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", default="inverted_pendulum")
+    p.add_argument("--backend", default="spring")
+    p.add_argument("--num-envs", type=int, default=1024)
+    p.add_argument("--unroll-length", type=int, default=10)
+    p.add_argument("--num-minibatches", type=int, default=8)
+    p.add_argument("--num-epochs", type=int, default=4)
+    p.add_argument("--num-updates", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl")
+    p.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
+    p.add_argument("--skip-anchor", action="store_true")
+    p.add_argument("--no-reward-normalization", action="store_true")
+    p.add_argument("--no-breakdown", action="store_true")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+    if not args.skip_anchor and not args.purejaxrl_dir:
+        p.error("--purejaxrl-dir is required unless --skip-anchor")
+
+    key = jax.random.PRNGKey(0)
+    rounds = []
+    for index in range(args.rounds):
+        row = {"ours": time_ours(args, True, key), "ours_unchecked": time_ours(args, False, key)}
+        if not args.skip_anchor:
+            row["purejaxrl"] = time_anchor(args)
+        rounds.append(row)
+        print(f"round {index}: " + json.dumps(row), file=sys.stderr, flush=True)
+
+    def median(side):
+        return statistics.median(r[side]["env_steps_per_second"] for r in rounds)
+
+    result = {
+        "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
+        "jax_version": jax.__version__,
+        "rounds": rounds,
+        "ours_env_steps_per_second": median("ours"),
+        "ours_unchecked_env_steps_per_second": median("ours_unchecked"),
+    }
+    if not args.skip_anchor:
+        result["purejaxrl_env_steps_per_second"] = median("purejaxrl")
+        result["ratio"] = result["ours_env_steps_per_second"] / median("purejaxrl")
+    if not args.no_breakdown:
+        result["breakdown_s_per_iteration"] = breakdown(args, key)
+    print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=1))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
