@@ -80,6 +80,9 @@ class TrainConfig:
     """Environments (one episode each) per deterministic evaluation."""
     normalize_observations: bool = True
     """Normalise observations with running mean/variance updated inside the jitted program."""
+    observation_clip: float | None = 10.0
+    """Normalised observations are clipped to +-this (CleanRL's 10); None leaves them
+    unclipped (Brax, PureJaxRL)."""
     seed: int = 0
     """Random seed: the same seed gives identical numbers."""
     num_devices: int = 1
@@ -322,6 +325,11 @@ def validate(config: Config) -> Config:
         raise ConfigError("env.success_radius", f"must be positive, got {env.success_radius}")
     _positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
     _positive(train, "train", "num_eval_envs", "num_devices")
+    if train.observation_clip is not None and train.observation_clip <= 0:
+        raise ConfigError(
+            "train.observation_clip",
+            f"must be positive, got {train.observation_clip}; use None for no clipping",
+        )
     if train.num_envs % train.num_devices:
         fixed = -(-train.num_envs // train.num_devices) * train.num_devices
         raise ConfigError(

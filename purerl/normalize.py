@@ -38,6 +38,7 @@ def update_statistics(stats: RunningStatistics, batch: jax.Array) -> RunningStat
     return RunningStatistics(count, mean, m2)
 
 
-def normalize(stats: RunningStatistics, obs: jax.Array, clip: float = 10.0) -> jax.Array:
-    """(obs - mean) / std, clipped to [-clip, clip]; obs (..., size)."""
-    return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.variance + 1e-8), -clip, clip)
+def normalize(stats: RunningStatistics, obs: jax.Array, clip: float | None = 10.0) -> jax.Array:
+    """(obs - mean) / std, clipped to [-clip, clip] unless clip is None; obs (..., size)."""
+    normalized = (obs - stats.mean) / jnp.sqrt(stats.variance + 1e-8)
+    return normalized if clip is None else jnp.clip(normalized, -clip, clip)

@@ -18,6 +18,7 @@ from purerl.config import replace
         (dict(max_grad_norm=0.0), "agent.max_grad_norm", "use None to turn clipping off"),
         (dict(adam_epsilon=0.0), "agent.adam_epsilon", "positive"),
         (dict(min_std=-0.1), "agent.min_std", "positive"),
+        (dict(observation_clip=0.0), "train.observation_clip", "use None for no clipping"),
         # 64 envs do not split into 5 minibatches of whole trajectories (2048 steps would).
         (
             dict(advantage_estimation="per_minibatch", num_minibatches=5),

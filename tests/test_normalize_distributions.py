@@ -49,3 +49,10 @@ def test_clipped_normal_and_categorical():
     assert int(cat.mode()) == 1
     samples = jax.vmap(cat.sample)(jax.random.split(jax.random.PRNGKey(0), 4000))
     np.testing.assert_allclose(np.bincount(samples, minlength=3) / 4000, [0.2, 0.5, 0.3], atol=0.03)
+
+
+def test_normalized_observations_clip_only_when_asked():
+    stats = update_statistics(init_statistics(1), jnp.array([[-1.0], [1.0]]))  # mean 0, std 1
+    far = jnp.array([[25.0], [-3.0]])
+    np.testing.assert_allclose(normalize(stats, far), [[10.0], [-3.0]], rtol=1e-6)
+    np.testing.assert_allclose(normalize(stats, far, clip=None), [[25.0], [-3.0]], rtol=1e-6)

@@ -117,6 +117,7 @@ class PPOAgent:
         self.config = config
         self.spec = spec
         self.normalize_observations = train.normalize_observations
+        self.observation_clip = train.observation_clip
         self.num_envs = train.num_envs
         self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
 
@@ -173,11 +174,17 @@ class PPOAgent:
             reward_normalizer,
         )
 
+    def normalize(self, normalizer: RunningStatistics, obs: jax.Array) -> jax.Array:
+        """Observations as the networks see them (identity until the first update)."""
+        return normalize(normalizer, obs, self.observation_clip)
+
     def act(
         self, state: PPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False
     ) -> tuple[jax.Array, PolicySample]:
         """Env actions (N, ...) for observations (N, obs), plus the sample PPO learns from."""
-        distribution = self.policy.apply(state.params["policy"], normalize(state.normalizer, obs))
+        distribution = self.policy.apply(
+            state.params["policy"], self.normalize(state.normalizer, obs)
+        )
         raw = distribution.mode() if deterministic else distribution.sample(key)
         return distribution.to_action(raw), PolicySample(raw, distribution.log_prob(raw))
 
@@ -222,13 +229,13 @@ class PPOAgent:
         normalizer = state.normalizer
         if self.normalize_observations:
             normalizer = update_statistics(normalizer, trajectory.obs)
-        obs = normalize(normalizer, trajectory.obs)
+        obs = self.normalize(normalizer, trajectory.obs)
         next_obs = NextObservations.from_trajectory(
             trajectory.next_obs, trajectory.truncation, self.truncation_slots
         )
         next_obs = next_obs.replace(
-            last=normalize(normalizer, next_obs.last),
-            truncated=normalize(normalizer, next_obs.truncated),
+            last=self.normalize(normalizer, next_obs.last),
+            truncated=self.normalize(normalizer, next_obs.truncated),
         )
         rewards, reward_normalizer = trajectory.reward, state.reward_normalizer
         if config.normalize_rewards:
