@@ -204,3 +204,102 @@ def test_stochastic_evaluation_samples_and_is_reproducible():
     again = jax.jit(stochastic.evaluate)(state)[1]["eval/episode_return"]
     assert float(sampled) == float(again)
     assert float(sampled) != float(mode)
+
+
+def test_brax_form_loss_equals_brax_own_loss():
+    """purerl's Brax-form PPO (per-minibatch advantages, one-step form, masked time limits,
+    softplus scale) against brax.training's own compute_ppo_loss, called on the same
+    trajectory (time limits included), parameters and normaliser: loss and every gradient."""
+    import functools
+
+    from brax.training import types as brax_types
+    from brax.training.acme import running_statistics
+    from brax.training.agents.ppo import losses as brax_losses
+    from brax.training.agents.ppo import networks as brax_networks
+
+    trainer = agent_for(
+        advantage_estimation="per_minibatch",
+        advantage="one_step_lambda_return",
+        policy_scale="softplus",
+        kernel_init="lecun_uniform",
+        activation="swish",
+        bootstrap_on_timeout=False,
+        entropy_coef=0.0,  # brax samples its entropy estimate differently
+        reward_scale=3.0,
+        discount=0.9,
+        clip_epsilon=0.25,
+    )
+    trainer = Trainer(
+        dataclasses.replace(
+            trainer.config,
+            train=dataclasses.replace(trainer.config.train, observation_clip=None),
+        )
+    )
+    agent_state, trajectory = trajectory_of(trainer)
+    assert np.asarray(trajectory.truncation).any()
+    agent_state, batch = trainer.agent.prepare_batch(agent_state, trajectory)
+    params = agent_state.params
+    (loss, _), grads = jax.value_and_grad(trainer.agent.loss, has_aux=True)(
+        params, batch, jax.random.PRNGKey(2)
+    )
+
+    def to_brax(p):
+        mlp = p["params"]["MLP_0"]
+        return {"params": {f"hidden_{i}": mlp[f"Dense_{i}"] for i in range(len(mlp))}}
+
+    obs_size, action_size = trajectory.obs.shape[-1], trajectory.policy.raw_action.shape[-1]
+    networks = brax_networks.make_ppo_networks(
+        obs_size,
+        action_size,
+        preprocess_observations_fn=running_statistics.normalize,
+        policy_hidden_layer_sizes=(8,),
+        value_hidden_layer_sizes=(8,),
+    )
+    brax_params = brax_losses.PPONetworkParams(to_brax(params["policy"]), to_brax(params["value"]))
+    normalizer = agent_state.normalizer
+    brax_normalizer = running_statistics.init_state(jnp.zeros(obs_size)).replace(
+        mean=normalizer.mean, std=jnp.sqrt(normalizer.variance + 1e-8)
+    )
+
+    def batch_major(x):
+        return jnp.swapaxes(x, 0, 1)
+
+    done = jnp.maximum(trajectory.termination, trajectory.truncation)
+    data = brax_types.Transition(
+        observation=batch_major(trajectory.obs),
+        action=batch_major(jnp.tanh(trajectory.policy.raw_action)),
+        reward=batch_major(trajectory.reward),
+        discount=batch_major(1.0 - done),
+        next_observation=batch_major(trajectory.next_obs),
+        extras={
+            "state_extras": {"truncation": batch_major(trajectory.truncation)},
+            "policy_extras": {
+                "raw_action": batch_major(trajectory.policy.raw_action),
+                "log_prob": batch_major(trajectory.policy.log_prob),
+                "distribution_params": networks.policy_network.apply(
+                    brax_normalizer, brax_params.policy, batch_major(trajectory.obs)
+                ),
+            },
+        },
+    )
+    brax_loss = functools.partial(
+        brax_losses.compute_ppo_loss,
+        ppo_network=networks,
+        entropy_cost=0.0,
+        discounting=0.9,
+        reward_scaling=3.0,
+        gae_lambda=0.95,
+        clipping_epsilon=0.25,
+        normalize_advantage=True,
+        vf_coefficient=0.5,
+    )
+    (expected, _), expected_grads = jax.value_and_grad(brax_loss, has_aux=True)(
+        brax_params, brax_normalizer, data, jax.random.PRNGKey(2)
+    )
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    for ours, theirs in (
+        (grads["policy"], expected_grads.policy),
+        (grads["value"], expected_grads.value),
+    ):
+        for a, b in zip(jax.tree.leaves(to_brax(ours)), jax.tree.leaves(theirs), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
