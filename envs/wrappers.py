@@ -90,6 +90,40 @@ class AutoResetWrapper:
 
     def step(self, state: State, action: jax.Array) -> State:
         """Steps every environment with `action` (num_envs, ...) and resets finished ones."""
+        stepped = self._step(state, action)
+        done = stepped.done > 0
+        stepped = jax.lax.cond(jnp.any(done), self._reset_finished, lambda s: s, stepped)
+        return self._same_types(stepped, state)
+
+    def fresh_states(self, state: State) -> tuple[State, State]:
+        """One fresh reset per environment, each from its own next key, to hand out with
+        `step_with_fresh`: (fresh batch, `state` with every reset key advanced)."""
+        keys = jax.vmap(jax.random.split)(state.info["reset_key"])
+        fresh = jax.vmap(self.env.reset)(keys[:, 0])
+        return fresh, state.replace(info=dict(state.info, reset_key=keys[:, 1]))
+
+    def step_with_fresh(
+        self, state: State, action: jax.Array, fresh: State, available: jax.Array
+    ) -> tuple[State, jax.Array]:
+        """`step`, with finished environments taking their state from `fresh` (a select,
+        no reset computed) while `available` (num_envs,) says theirs is unused; one that
+        finishes again is reset as in `step`. Returns (state, what is still available).
+
+        Every episode still starts from its own fresh reset, but a collect that builds
+        `fresh` once per unroll pays one batched reset per unroll instead of one per step
+        on which any environment finished (nearly every step, with many environments).
+        """
+        stepped = self._step(state, action)
+        done = stepped.done > 0
+        stepped = self._take(stepped, fresh, done & available)
+        again = done & ~available
+        stepped = jax.lax.cond(
+            jnp.any(again), lambda s: self._reset_finished(s, again), lambda s: s, stepped
+        )
+        return self._same_types(stepped, state), available & ~done
+
+    def _step(self, state: State, action: jax.Array) -> State:
+        """The inner step of every environment, with final_obs and episode statistics."""
         own = {
             k: state.info[k] for k in ("reset_key", "last_episode_return", "last_episode_length")
         }
@@ -107,26 +141,33 @@ class AutoResetWrapper:
                 done, stepped.info["episode_length"], own["last_episode_length"]
             ),
         )
-        stepped = stepped.replace(info=info)
-        stepped = jax.lax.cond(jnp.any(done), self._reset_finished, lambda s: s, stepped)
+        return stepped.replace(info=info)
+
+    @staticmethod
+    def _same_types(new: State, old: State) -> State:
         # Brax steps return some weakly typed leaves; matching the input's types keeps a loop
         # carrying this state from compiling twice.
-        return jax.tree.map(lambda new, old: new.astype(old.dtype), stepped, state)
+        return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
-    def _reset_finished(self, state: State) -> State:
-        done = state.done > 0
+    def _reset_finished(self, state: State, mask: jax.Array | None = None) -> State:
+        """Resets the environments in `mask` (default: those done) from fresh keys."""
+        mask = state.done > 0 if mask is None else mask
         keys = jax.vmap(jax.random.split)(state.info["reset_key"])
-        fresh = jax.vmap(self.env.reset)(keys[:, 0])
+        state = self._take(state, jax.vmap(self.env.reset)(keys[:, 0]), mask)
+        reset_key = jnp.where(mask[:, None], keys[:, 1], state.info["reset_key"])
+        return state.replace(info=dict(state.info, reset_key=reset_key))
+
+    @staticmethod
+    def _take(state: State, fresh: State, mask: jax.Array) -> State:
+        """`state` with the environments in `mask` replaced by `fresh`'s start of an episode."""
 
         def pick(new, old):
-            mask = done.reshape(done.shape + (1,) * (old.ndim - 1))
-            return jnp.where(mask, new, old)
+            return jnp.where(mask.reshape(mask.shape + (1,) * (old.ndim - 1)), new, old)
 
         info = dict(state.info)
         info.update(jax.tree.map(pick, fresh.info, {k: state.info[k] for k in fresh.info}))
         # `truncation` describes the step just taken, not the new episode: keep it.
         info["truncation"] = state.info["truncation"]
-        info["reset_key"] = pick(keys[:, 1], state.info["reset_key"])
         return state.replace(
             pipeline_state=jax.tree.map(pick, fresh.pipeline_state, state.pipeline_state),
             obs=pick(fresh.obs, state.obs),

@@ -76,10 +76,14 @@ class Trainer:
         and count of the episodes that finished (only these reductions leave the loop).
         """
 
+        # Environments that finish take a fresh start built once per unroll (see
+        # AutoResetWrapper.step_with_fresh) instead of a batched reset on every step.
+        fresh, env_state = self.env.fresh_states(env_state)
+
         def step(carry, step_key):
-            env_state, finished = carry
+            env_state, available, finished = carry
             action, policy = self.agent.act(agent_state, env_state.obs, step_key, False)
-            next_state = self.env.step(env_state, action)
+            next_state, available = self.env.step_with_fresh(env_state, action, fresh, available)
             done = next_state.done
             truncation = next_state.info["truncation"]
             finished = {
@@ -97,11 +101,14 @@ class Trainer:
                 truncation=truncation,
                 next_obs=next_state.info["final_obs"],
             )
-            return (next_state, finished), transition
+            return (next_state, available, finished), transition
 
         zeros = {"return": jnp.zeros(()), "length": jnp.zeros(()), "count": jnp.zeros(())}
         keys = jax.random.split(key, self.config.train.unroll_length)
-        (env_state, finished), trajectory = jax.lax.scan(step, (env_state, zeros), keys)
+        available = jnp.ones((self.config.train.num_envs,), bool)
+        (env_state, _, finished), trajectory = jax.lax.scan(
+            step, (env_state, available, zeros), keys
+        )
         return env_state, trajectory, finished
 
     def iteration(self, state: TrainState) -> tuple[TrainState, Metrics]:

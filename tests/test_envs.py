@@ -75,3 +75,30 @@ def test_own_specs_and_unknown_names():
         envs.make("nope")
     with pytest.raises(ValueError, match="unknown backend"):
         envs.make("ant", backend="warp-speed")
+
+
+def test_fresh_starts_once_per_unroll_are_each_used_once():
+    """step_with_fresh hands each finished environment the fresh start built for it; one that
+    finishes twice in the unroll is reset from a new key. Every episode's start is its own:
+    no two episodes anywhere start from the same goal."""
+    env = batched("point_reach", num_envs=4, episode_length=2)
+    state = env.reset(jax.random.PRNGKey(0))
+    starts = [np.asarray(state.pipeline_state.goal)]
+    fresh, state = jax.jit(env.fresh_states)(state)
+    available = jnp.ones((4,), bool)
+    step = jax.jit(env.step_with_fresh)
+    for t in range(5):  # episodes end at t = 1 and t = 3: the second end needs a real reset
+        state, available = step(state, jnp.ones((4, 2)), fresh, available)
+        goals = np.asarray(state.pipeline_state.goal)
+        if t == 1:
+            np.testing.assert_array_equal(goals, np.asarray(fresh.pipeline_state.goal))
+            assert not np.asarray(available).any()
+        if t in (1, 3):
+            assert np.asarray(state.done).all()
+            starts.append(goals)
+            # The observation the step reached is kept for bootstrapping, before the start.
+            assert not np.allclose(state.info["final_obs"], state.obs)
+        else:
+            np.testing.assert_array_equal(goals, starts[-1])  # mid-episode: unchanged
+    starts = np.concatenate(starts)
+    assert len(np.unique(starts.round(6), axis=0)) == len(starts)
