@@ -169,17 +169,19 @@ def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
 
 
 def summary_of(
-    preset: str, record: dict, compile_time: float, train_time: float, eval_time: float
+    preset: str, record: dict, compile_time: float, train_time: float, eval_time: float | None
 ) -> dict:
     """summary.json: env steps, times, training speed and the last evaluation's metrics.
 
-    train_time and env_steps_per_second cover training only; evaluations are eval_time."""
+    train_time and env_steps_per_second cover training only; evaluations are eval_time. A
+    vmapped sweep runs training and evaluations as one program and cannot time them apart:
+    it passes eval_time None (its train_time includes evaluation)."""
     return {
         "preset": preset,
         "env_steps": record["env_steps"],
         "compile_time_s": round(compile_time, 3),
         "train_time_s": round(train_time, 3),
-        "eval_time_s": round(eval_time, 3),
+        "eval_time_s": None if eval_time is None else round(eval_time, 3),
         "env_steps_per_second": round(record["env_steps"] / train_time, 1),
         **{k: v for k, v in record.items() if k.startswith(("eval/", "train/"))},
     }

@@ -297,7 +297,7 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
                 }
                 records.append(json.dumps(record))
             (job.run_dir / "metrics.jsonl").write_text("\n".join(records) + "\n")
-            summary = summary_of(preset, json.loads(records[-1]), compile_time, train_time)
+            summary = summary_of(preset, json.loads(records[-1]), compile_time, train_time, None)
             summary["vmapped_runs"] = len(group)
             write_json_atomic(job.run_dir / "summary.json", summary)
         print(f"vmapped {len(group)} runs ({', '.join(fields) or 'seeds'}) in {train_time:.1f}s")
