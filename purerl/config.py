@@ -89,8 +89,8 @@ class TrainConfig:
     """Devices to split the environment batch over (data parallel, one program); num_envs
     must be a multiple of it."""
     check_finite: bool = True
-    """Watch every update's losses, gradient norms and parameters; the CLI stops at the first
-    non-finite one (turn off to save a reduction over the parameters per update)."""
+    """Watch every update's losses and gradient norms, and the parameters after every chunk;
+    the CLI stops at the first non-finite one (turn off to save those reductions)."""
     deterministic_eval: bool = True
     """Evaluate the policy's mode (True) or sample actions from it (False; Brax's trainer
     samples unless told deterministic_eval=True)."""

@@ -15,9 +15,6 @@ from purerl.distributions import Categorical, ClippedNormal, TanhNormal
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish, "elu": nn.elu}
 
 
-KERNEL_INITS = ("orthogonal", "lecun_uniform")
-
-
 class MLP(nn.Module):
     """Dense layers; the last layer has no activation. Input (..., in), output (..., out).
 
@@ -76,9 +73,6 @@ class ValueNetwork(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         return self.body.build(1)(obs)[..., 0]
-
-
-POLICY_SCALES = ("state_independent", "softplus")
 
 
 class GaussianPolicy(nn.Module):

@@ -41,7 +41,7 @@ class PPOState:
     params: dict  # {"policy": ..., "value": ...}
     optimizer_state: optax.OptState
     normalizer: RunningStatistics
-    reward_normalizer: RewardNormalizer
+    reward_normalizer: RewardNormalizer | None  # None unless config.normalize_rewards
 
 
 @struct.dataclass
@@ -166,7 +166,9 @@ class PPOAgent:
             "policy": self.policy.init(policy_key, obs),
             "value": self.value.init(value_key, obs),
         }
-        reward_normalizer = RewardNormalizer(jnp.zeros((self.num_envs,)), init_statistics(1))
+        reward_normalizer = None
+        if self.config.normalize_rewards:
+            reward_normalizer = RewardNormalizer(jnp.zeros((self.num_envs,)), init_statistics(1))
         return PPOState(
             params,
             self.optimizer.init(params),
