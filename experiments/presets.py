@@ -75,6 +75,12 @@ POINT_CRL_TRAIN = TrainConfig(
     normalize_observations=False,
 )
 
+# brax inverted_pendulum on a CPU: purerl's preset and Brax's settings share the geometry.
+PENDULUM_ENV = EnvConfig("inverted_pendulum", backend="spring", episode_length=1000)
+PENDULUM_TRAIN = TrainConfig(
+    num_envs=1024, unroll_length=10, total_env_steps=1_000_000, num_evals=10, num_eval_envs=16
+)
+
 PRESETS: dict[str, Preset] = {
     "ppo-cartpole": Preset(
         "PPO on purerl's pure-JAX cart-pole (discrete actions); reaches 500 in about 1M steps.",
@@ -95,14 +101,8 @@ PRESETS: dict[str, Preset] = {
     "ppo-inverted-pendulum": Preset(
         "PPO on brax inverted_pendulum (spring backend); eval return near 1000 within 1M steps.",
         Config(
-            EnvConfig("inverted_pendulum", backend="spring", episode_length=1000),
-            TrainConfig(
-                num_envs=1024,
-                unroll_length=10,
-                total_env_steps=1_000_000,
-                num_evals=10,
-                num_eval_envs=16,
-            ),
+            PENDULUM_ENV,
+            PENDULUM_TRAIN,
             PPOConfig(num_minibatches=32, discount=0.97),
         ),
     ),
@@ -112,14 +112,8 @@ PRESETS: dict[str, Preset] = {
         "benchmark (1024 envs x unroll 10, 8 minibatches). Learns on some seeds only within "
         "1M steps, as Brax's own trainer does here (docs/PPO_PARITY.md).",
         Config(
-            EnvConfig("inverted_pendulum", backend="spring", episode_length=1000),
-            TrainConfig(
-                num_envs=1024,
-                unroll_length=10,
-                total_env_steps=1_000_000,
-                num_evals=10,
-                num_eval_envs=16,
-            ),
+            PENDULUM_ENV,
+            PENDULUM_TRAIN,
             dataclasses.replace(BRAX_PPO, num_minibatches=8, reward_scale=10.0),
         ),
     ),
