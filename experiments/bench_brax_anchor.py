@@ -1,7 +1,8 @@
 """Brax anchor for the PPO benchmark: run Brax's *own* PPO trainer, print one JSON line.
 
-This script is standalone: it imports only brax / jax / the standard library, and
-runs in the separate venv made by ``experiments/bench_anchor_venv.py``
+This script is standalone: it imports only brax, jax, the standard library and its sibling
+``bench_args`` (standard library only), and runs in the separate venv made by
+``experiments/bench_anchor_venv.py``
 (``jax==0.8.0 jaxlib==0.8.0 brax==0.14.2``; brax 0.14.2's PPO trainer calls
 ``jax.device_put_replicated``, which is gone in jax 0.10).  Example::
 
@@ -83,6 +84,7 @@ os.chdir(tempfile.gettempdir())
 
 import jax  # noqa: E402
 import jax.monitoring  # noqa: E402
+from bench_args import add_geometry  # noqa: E402  (a sibling: this runs as a script)
 from brax import envs  # noqa: E402
 from brax.training.agents.ppo import networks as ppo_networks  # noqa: E402
 from brax.training.agents.ppo import train as ppo  # noqa: E402
@@ -94,14 +96,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--env", default="inverted_pendulum")
-    p.add_argument(
-        "--backend", default="generalized", help="generalized | spring | positional | mjx"
-    )
-    p.add_argument("--num-envs", type=int, default=1024)
-    p.add_argument("--unroll-length", type=int, default=10)
-    p.add_argument("--num-minibatches", type=int, default=8)
-    p.add_argument("--num-epochs", type=int, default=4, help="brax: num_updates_per_batch")
+    add_geometry(p, backend="generalized")
     p.add_argument("--total-env-steps", type=int, default=500_000)
     p.add_argument("--episode-length", type=int, default=1000)
     p.add_argument(

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.bench_args import add_geometry, geometry_flags
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -110,11 +112,7 @@ def run_brax(args: argparse.Namespace) -> dict:
     python = ensure_anchor_venv()
     returns, steps = [], None
     for seed in range(args.seeds):
-        command = [python, str(HERE / "bench_brax_anchor.py"), "--env", args.env]
-        command += ["--backend", args.backend, "--num-envs", str(args.num_envs)]
-        command += ["--unroll-length", str(args.unroll_length)]
-        command += ["--num-minibatches", str(args.num_minibatches)]
-        command += ["--num-epochs", str(args.num_epochs)]
+        command = [python, str(HERE / "bench_brax_anchor.py"), *geometry_flags(args)]
         command += ["--total-env-steps", str(args.total_env_steps)]
         command += ["--episode-length", str(args.episode_length)]
         command += ["--policy-hidden-sizes", ",".join(map(str, args.policy_hidden_sizes))]
@@ -187,13 +185,8 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--env", default="inverted_pendulum")
-    p.add_argument("--backend", default="spring")
+    add_geometry(p)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--num-envs", type=int, default=1024)
-    p.add_argument("--unroll-length", type=int, default=10)
-    p.add_argument("--num-minibatches", type=int, default=8)
-    p.add_argument("--num-epochs", type=int, default=4)
     p.add_argument("--total-env-steps", type=int, default=655_360)
     p.add_argument("--num-evals", type=int, default=8, help="after step 0")
     p.add_argument("--num-eval-envs", type=int, default=128)
@@ -221,9 +214,7 @@ def main(argv=None) -> dict:
             "--total-env-steps must be num_evals whole intervals of num_envs x unroll_length "
             "steps, so both trainers evaluate at the same steps"
         )
-    if args.policy_hidden_sizes != [32] * 4 or args.value_hidden_sizes != [256] * 5:
-        args.variant.insert(0, "")  # keep purerl's networks equal to the command line
-    variants = [parse_variant(v) for v in args.variant if v]
+    variants = [parse_variant(v) for v in args.variant]
     sizes = {
         "policy_hidden_sizes": tuple(args.policy_hidden_sizes),
         "value_hidden_sizes": tuple(args.value_hidden_sizes),

@@ -31,16 +31,12 @@ _REAL_STDOUT_FD = os.dup(1)
 os.dup2(2, 1)
 
 import jax  # noqa: E402
+from bench_args import add_geometry  # noqa: E402  (a sibling: this runs as a script)
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--env", default="inverted_pendulum")
-    p.add_argument("--backend", default="spring")
-    p.add_argument("--num-envs", type=int, default=1024)
-    p.add_argument("--unroll-length", type=int, default=10)
-    p.add_argument("--num-minibatches", type=int, default=8)
-    p.add_argument("--num-epochs", type=int, default=4)
+    add_geometry(p)
     p.add_argument("--num-updates", type=int, default=20)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

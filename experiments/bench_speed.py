@@ -32,6 +32,7 @@ from pathlib import Path
 
 import jax
 
+from experiments.bench_args import add_geometry, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 
 HERE = Path(__file__).resolve().parent
@@ -142,10 +143,8 @@ def time_anchor(args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     paths = [str(Path(args.purejaxrl_dir) / "purejaxrl"), *args.pythonpath]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
-    command = [sys.executable, str(HERE / "bench_purejaxrl_anchor.py")]
-    for flag in ("env", "backend", "num_envs", "unroll_length", "num_minibatches"):
-        command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    command += ["--num-epochs", str(args.num_epochs), "--num-updates", str(args.num_updates)]
+    command = [sys.executable, str(HERE / "bench_purejaxrl_anchor.py"), *geometry_flags(args)]
+    command += ["--num-updates", str(args.num_updates)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"PureJaxRL anchor failed:\n{done.stderr[-3000:]}")
@@ -154,12 +153,7 @@ def time_anchor(args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--env", default="inverted_pendulum")
-    p.add_argument("--backend", default="spring")
-    p.add_argument("--num-envs", type=int, default=1024)
-    p.add_argument("--unroll-length", type=int, default=10)
-    p.add_argument("--num-minibatches", type=int, default=8)
-    p.add_argument("--num-epochs", type=int, default=4)
+    add_geometry(p)
     p.add_argument("--num-updates", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl")

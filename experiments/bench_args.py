@@ -1,0 +1,34 @@
+"""The batch geometry every PPO benchmark takes on its command line, declared once.
+
+Standard library only: the anchor scripts run as files (the Brax one in another virtual
+environment) and import this as a sibling module; the in-package benchmarks import it as
+`experiments.bench_args`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+GEOMETRY = {
+    "env": "inverted_pendulum",
+    "backend": "spring",
+    "num_envs": 1024,
+    "unroll_length": 10,
+    "num_minibatches": 8,
+    "num_epochs": 4,
+}
+
+
+def add_geometry(parser: argparse.ArgumentParser, **defaults: object) -> None:
+    """Adds --env, --backend, --num-envs, --unroll-length, --num-minibatches, --num-epochs
+    (num_updates_per_batch in Brax), with GEOMETRY's defaults unless given here."""
+    for name, default in {**GEOMETRY, **defaults}.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+
+
+def geometry_flags(args: argparse.Namespace) -> list[str]:
+    """The same geometry as command-line flags, for a benchmark's subprocess."""
+    flags = []
+    for name in GEOMETRY:
+        flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return flags
