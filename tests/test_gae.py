@@ -29,6 +29,19 @@ def reference_gae(rewards, values, next_values, terminations, truncations, disco
     return advantages
 
 
+def gae_of(rewards, values, next_values, terminations, truncations, discount, lam):
+    """compute_gae on NumPy arrays, with boolean terminations and truncations (T, N)."""
+    return compute_gae(
+        jnp.asarray(rewards),
+        jnp.asarray(values),
+        jnp.asarray(next_values),
+        jnp.asarray(terminations, jnp.float32),
+        jnp.asarray(terminations | truncations, jnp.float32),
+        discount,
+        lam,
+    )
+
+
 @pytest.mark.parametrize("discount,lam", [(0.99, 0.95), (0.9, 1.0), (0.97, 0.0)])
 def test_gae_matches_python_loop_with_terminations_and_truncations(discount, lam):
     rng = np.random.default_rng(0)
@@ -42,15 +55,8 @@ def test_gae_matches_python_loop_with_terminations_and_truncations(discount, lam
     truncations[[4, 9, 11], [0, 2, 3]] = True
     terminations[5, 3] = True
     expected = reference_gae(rewards, values, next_values, terminations, truncations, discount, lam)
-    dones = terminations | truncations
-    advantages, returns = compute_gae(
-        jnp.asarray(rewards),
-        jnp.asarray(values),
-        jnp.asarray(next_values),
-        jnp.asarray(terminations, jnp.float32),
-        jnp.asarray(dones, jnp.float32),
-        discount,
-        lam,
+    advantages, returns = gae_of(
+        rewards, values, next_values, terminations, truncations, discount, lam
     )
     np.testing.assert_allclose(advantages, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(returns, expected + values, rtol=1e-5, atol=1e-5)
@@ -121,17 +127,9 @@ def test_one_step_lambda_advantages_match_python_loop(discount, lam):
     truncations = np.zeros((steps, envs), bool)
     terminations[3, 0] = truncations[5, 1] = terminations[8, 2] = True
     next_values[5, 1] = 7.0  # the final observation's value, not the reset one's
-    dones = terminations | truncations
-    gae, _ = compute_gae(
-        jnp.asarray(rewards),
-        jnp.asarray(values),
-        jnp.asarray(next_values),
-        jnp.asarray(terminations, jnp.float32),
-        jnp.asarray(dones, jnp.float32),
-        discount,
-        lam,
-    )
-    got = one_step_lambda_advantages(gae, jnp.asarray(dones, jnp.float32), discount, lam)
+    gae, _ = gae_of(rewards, values, next_values, terminations, truncations, discount, lam)
+    dones = jnp.asarray(terminations | truncations, jnp.float32)
+    got = one_step_lambda_advantages(gae, dones, discount, lam)
     expected = reference_one_step_lambda(
         rewards, values, next_values, terminations, truncations, discount, lam
     )

@@ -10,6 +10,7 @@ import pytest
 
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.agents.ppo import RewardNormalizer, normalize_rewards, shuffled_minibatches
+from purerl.gae import one_step_lambda_advantages
 from purerl.losses.ppo import PPOBatch, PPOTrajectoryBatch
 from purerl.networks import Body, GaussianPolicy
 from purerl.normalize import init_statistics
@@ -115,12 +116,24 @@ def test_timeouts_bootstrap_or_are_masked():
         agent_state, trajectory = trajectory_of(trainer)
         truncated = np.asarray(trajectory.truncation) > 0
         assert truncated.any()
-        _, batch = trainer.agent.prepare_batch(agent_state, trajectory)
+        prepared, batch = trainer.agent.prepare_batch(agent_state, trajectory)
         advantages = np.asarray(batch.advantage).reshape(truncated.shape)
         targets = np.asarray(batch.value_target).reshape(truncated.shape)
         values = np.asarray(batch.old_value).reshape(truncated.shape)
         if bootstrap:
-            assert np.all(np.abs(advantages[truncated]) > 0)
+            # The episode ends there, so the advantage is that step's TD error, bootstrapped
+            # from the value of the observation the time limit stopped at (not the reset's).
+            agent = trainer.agent
+            final_values = agent.value.apply(
+                prepared.params["value"],
+                agent.normalize(prepared.normalizer, trajectory.next_obs),
+            )
+            expected = (
+                np.asarray(trajectory.reward)
+                + agent.config.discount * np.asarray(final_values)
+                - values
+            )
+            np.testing.assert_allclose(advantages[truncated], expected[truncated], rtol=1e-4)
         else:
             np.testing.assert_allclose(advantages[truncated], 0.0)
             np.testing.assert_allclose(targets[truncated], values[truncated], rtol=1e-6)
@@ -183,6 +196,12 @@ def test_one_step_advantage_is_wired():
     _, a = gae.agent.prepare_batch(agent_state, trajectory)
     _, b = brax.agent.prepare_batch(agent_state, trajectory)
     np.testing.assert_allclose(a.value_target, b.value_target, rtol=1e-6)  # targets agree
+    shape = trajectory.reward.shape
+    dones = jnp.maximum(trajectory.termination, trajectory.truncation)
+    expected = one_step_lambda_advantages(
+        a.advantage.reshape(shape), dones, gae.agent.config.discount, gae.agent.config.gae_lambda
+    )
+    np.testing.assert_allclose(b.advantage, expected.reshape(-1), rtol=1e-5, atol=1e-6)
     assert not np.allclose(a.advantage, b.advantage)
 
 
