@@ -15,6 +15,34 @@ from purerl.distributions import Categorical, ClippedNormal, TanhNormal
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish, "elu": nn.elu}
 
 
+def orthogonal(scale: float) -> nn.initializers.Initializer:
+    """`jax.nn.initializers.orthogonal(scale)`, same values, but under vmap the matrices are
+    drawn one after another (a lax.map) instead of as one batched QR.
+
+    Why: on CPU, jaxlib runs a batched QR by scheduling pieces on XLA's intra-op thread pool
+    and blocking until they finish. When as many batched QRs as the pool has threads run at
+    once (a vmapped init of several layers, e.g. a seed sweep on a 2-core machine), every
+    thread waits on work only a waiting thread could run: the program hangs forever
+    (gdb: jax::ParallelBatchMap -> BlockingCounter::Wait in every tf_XLAEigen thread). An
+    unbatched QR runs inline, so mapping one matrix at a time cannot wedge; init runs once.
+    """
+    base = jax.nn.initializers.orthogonal(scale)
+
+    def init(key, shape, dtype=jnp.float32):
+        @jax.custom_batching.custom_vmap
+        def draw(key):
+            return base(key, shape, dtype)
+
+        @draw.def_vmap
+        def draw_batched(axis_size, in_batched, key):
+            del axis_size
+            return (jax.lax.map(draw, key), True) if in_batched[0] else (draw(key), False)
+
+        return draw(key)
+
+    return init
+
+
 class MLP(nn.Module):
     """Dense layers; the last layer has no activation. Input (..., in), output (..., out).
 
@@ -35,8 +63,8 @@ class MLP(nn.Module):
         if self.kernel_init == "lecun_uniform":
             hidden = output = nn.initializers.lecun_uniform()
         else:
-            hidden = nn.initializers.orthogonal(np.sqrt(2))
-            output = nn.initializers.orthogonal(self.output_gain)
+            hidden = orthogonal(np.sqrt(2))
+            output = orthogonal(self.output_gain)
         for width in self.hidden_sizes:
             x = ACTIVATIONS[self.activation](nn.Dense(width, kernel_init=hidden)(x))
         return nn.Dense(self.output_size, kernel_init=output)(x)

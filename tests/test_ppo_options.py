@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +13,7 @@ from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.agents.ppo import RewardNormalizer, normalize_rewards, shuffled_minibatches
 from purerl.gae import one_step_lambda_advantages
 from purerl.losses.ppo import PPOBatch, PPOTrajectoryBatch
-from purerl.networks import Body, GaussianPolicy
+from purerl.networks import Body, GaussianPolicy, orthogonal
 from purerl.normalize import init_statistics
 
 
@@ -70,6 +71,34 @@ def test_lecun_uniform_init_on_every_layer():
     orthogonal = GaussianPolicy(Body("mlp", (64, 64)), action_size=3)
     head = orthogonal.init(jax.random.PRNGKey(1), jnp.zeros((1, 5)))["params"]["MLP_0"]
     assert np.abs(np.asarray(head["Dense_2"]["kernel"])).max() < 0.05  # gain 0.01
+
+
+def test_vmapped_orthogonal_init_has_no_batched_qr_and_keeps_jax_values():
+    """A batched LAPACK QR can wedge XLA's CPU thread pool (seen: a vmapped seed sweep hung
+    1 run in 6 on 2 cores), so a vmapped init must lower to unbatched QRs only, with the
+    values of jax.nn.initializers.orthogonal."""
+    policy = GaussianPolicy(Body("mlp", (64, 64)), action_size=3)
+    keys = jax.random.split(jax.random.PRNGKey(3), 4)
+
+    def init(key):
+        return policy.init(key, jnp.zeros((1, 5)))["params"]["MLP_0"]
+
+    hlo = jax.jit(jax.vmap(init)).lower(keys).as_text()
+    qrs = [line for line in hlo.splitlines() if "geqrf" in line and "custom_call" in line]
+    assert len(qrs) == 3  # one per layer, inside a lax.map
+    assert all('num_batch_dims = "0"' in line for line in qrs)
+    batched = jax.vmap(init)(keys)
+    for index, key in enumerate(keys):
+        single = init(key)
+        for name in ("Dense_0", "Dense_1"):
+            np.testing.assert_array_equal(batched[name]["kernel"][index], single[name]["kernel"])
+    # The same draw as jax's initializer, gain included.
+    dense_key = jax.random.split(jax.random.PRNGKey(0))[0]
+    ours = nn.Dense(64, kernel_init=orthogonal(np.sqrt(2))).init(dense_key, jnp.zeros((1, 5)))
+    theirs = nn.Dense(64, kernel_init=jax.nn.initializers.orthogonal(np.sqrt(2))).init(
+        dense_key, jnp.zeros((1, 5))
+    )
+    np.testing.assert_array_equal(ours["params"]["kernel"], theirs["params"]["kernel"])
 
 
 def agent_for(**ppo):
