@@ -14,13 +14,15 @@ GEOMETRY = {
     "backend": "spring",
     "num_envs": 1024,
     "unroll_length": 10,
+    "unrolls_per_iteration": 1,
     "num_minibatches": 8,
     "num_epochs": 4,
 }
 
 
 def add_geometry(parser: argparse.ArgumentParser, **defaults: object) -> None:
-    """Adds --env, --backend, --num-envs, --unroll-length, --num-minibatches, --num-epochs
+    """Adds --env, --backend, --num-envs, --unroll-length, --unrolls-per-iteration (Brax:
+    batch_size * num_minibatches / num_envs), --num-minibatches, --num-epochs
     (num_updates_per_batch in Brax), with GEOMETRY's defaults unless given here."""
     for name, default in {**GEOMETRY, **defaults}.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)

@@ -13,8 +13,9 @@ This script is standalone: it imports only brax, jax, the standard library and i
 Geometry.  Brax's ``batch_size`` is the number of *sequences* (each
 ``unroll_length`` long) per minibatch, and one training step collects
 ``batch_size * num_minibatches`` sequences.  We set
-``batch_size = num_envs // num_minibatches`` so that one update consumes exactly
-``num_envs * unroll_length`` env steps (one unroll of every env), split into
+``batch_size = num_envs * unrolls_per_iteration // num_minibatches`` so that one update
+consumes exactly ``num_envs * unroll_length * unrolls_per_iteration`` env steps
+(``unrolls_per_iteration`` consecutive unrolls of every env), split into
 ``num_minibatches`` minibatches and iterated ``num_epochs`` times
 (brax: ``num_updates_per_batch``) -- the same geometry as the single-program PPO
 this is compared with.
@@ -126,8 +127,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-eval-envs", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    if args.num_envs % args.num_minibatches:
-        p.error("--num-envs must be divisible by --num-minibatches")
+    if (args.num_envs * args.unrolls_per_iteration) % args.num_minibatches:
+        p.error("--num-envs x --unrolls-per-iteration must be divisible by --num-minibatches")
     if args.num_evals < 3:
         p.error("--num-evals must be >= 3 (>= 4 for a compile-free timing window)")
     return args
@@ -178,7 +179,8 @@ def main(argv=None) -> dict:
         episode_length=args.episode_length,
         num_envs=args.num_envs,
         unroll_length=args.unroll_length,
-        batch_size=args.num_envs // args.num_minibatches,  # sequences per minibatch
+        # sequences (of unroll_length) per minibatch
+        batch_size=args.num_envs * args.unrolls_per_iteration // args.num_minibatches,
         num_minibatches=args.num_minibatches,
         num_updates_per_batch=args.num_epochs,
         learning_rate=args.learning_rate,
@@ -226,6 +228,7 @@ def main(argv=None) -> dict:
         "backend": args.backend,
         "num_envs": args.num_envs,
         "unroll_length": args.unroll_length,
+        "unrolls_per_iteration": args.unrolls_per_iteration,
         "num_minibatches": args.num_minibatches,
         "num_epochs": args.num_epochs,
         "env_steps": sl,
@@ -241,7 +244,7 @@ def main(argv=None) -> dict:
         "compile_s_in_window": round(sum(compiles_between(t1, tl)), 3),
         "compile_s_total": round(sum(d for _, d in _compiles), 3),
         "total_wall_s": round(t_end - t_start, 3),
-        "batch_size": args.num_envs // args.num_minibatches,
+        "batch_size": args.num_envs * args.unrolls_per_iteration // args.num_minibatches,
         "policy_hidden_sizes": list(policy_sizes),
         "value_hidden_sizes": list(value_sizes),
         "num_eval_envs": args.num_eval_envs,

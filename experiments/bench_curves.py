@@ -71,6 +71,7 @@ def purerl_config(args: argparse.Namespace, overrides: dict):
         TrainConfig(
             num_envs=args.num_envs,
             unroll_length=args.unroll_length,
+            unrolls_per_iteration=args.unrolls_per_iteration,
             total_env_steps=args.total_env_steps,
             num_evals=args.num_evals,
             num_eval_envs=args.num_eval_envs,
@@ -209,10 +210,10 @@ def main(argv=None) -> dict:
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     interval, rem = divmod(args.total_env_steps, args.num_evals)
-    if rem or interval % (args.num_envs * args.unroll_length):
+    if rem or interval % (args.num_envs * args.unroll_length * args.unrolls_per_iteration):
         p.error(
-            "--total-env-steps must be num_evals whole intervals of num_envs x unroll_length "
-            "steps, so both trainers evaluate at the same steps"
+            "--total-env-steps must be num_evals whole intervals of num_envs x unroll_length x "
+            "unrolls_per_iteration steps, so both trainers evaluate at the same steps"
         )
     variants = [parse_variant(v) for v in args.variant]
     sizes = {

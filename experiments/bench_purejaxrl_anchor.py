@@ -41,6 +41,8 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.unrolls_per_iteration != 1:
+        p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
 
     import ppo_continuous_action as pjrl  # from the PureJaxRL checkout on PYTHONPATH
     import wrappers

@@ -165,6 +165,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if not args.skip_anchor and not args.purejaxrl_dir:
         p.error("--purejaxrl-dir is required unless --skip-anchor")
+    if args.unrolls_per_iteration != 1:
+        p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
 
     key = jax.random.PRNGKey(0)
     rounds = []

@@ -213,7 +213,7 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
             print(
                 f"training {trained:,} env steps: total_env_steps {asked:,} rounded down to "
                 f"{config.train.num_evals} evaluation intervals of {interval:,} "
-                f"(whole iterations of num_envs x unroll_length = "
+                f"(whole iterations of num_envs x unroll_length x unrolls_per_iteration = "
                 f"{config.train.steps_per_iteration:,})",
                 file=sys.stderr,
             )

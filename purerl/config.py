@@ -71,7 +71,11 @@ class TrainConfig:
     num_envs: int = 64
     """Parallel environments stepped in one batch (the batch axis a device mesh shards)."""
     unroll_length: int = 32
-    """Steps collected from every environment between updates."""
+    """Steps collected from every environment in one unroll."""
+    unrolls_per_iteration: int = 1
+    """Consecutive unrolls collected before each update. Each unroll is its own trajectory of
+    unroll_length steps (advantages bootstrap at its end), so this is Brax's geometry: Brax's
+    `batch_size * num_minibatches / num_envs`, e.g. 16 unrolls of 5 for inverted_pendulum."""
     total_env_steps: int = 200_000
     """Training budget in environment steps; rounded down to whole evaluation intervals."""
     num_evals: int = 10
@@ -98,7 +102,12 @@ class TrainConfig:
     @property
     def steps_per_iteration(self) -> int:
         """Environment steps consumed by one collect-and-update iteration."""
-        return self.num_envs * self.unroll_length
+        return self.num_envs * self.unroll_length * self.unrolls_per_iteration
+
+    @property
+    def trajectories_per_iteration(self) -> int:
+        """Trajectories (columns of the (unroll_length, columns) batch) one update sees."""
+        return self.num_envs * self.unrolls_per_iteration
 
     @property
     def iterations_per_eval(self) -> int:
@@ -124,7 +133,8 @@ class PPOConfig:
     num_epochs: int = 4
     """Passes over each collected batch."""
     num_minibatches: int = 4
-    """Minibatches per epoch; must divide num_envs * unroll_length."""
+    """Minibatches per epoch; must divide the batch, num_envs * unroll_length *
+    unrolls_per_iteration steps."""
     discount: float = 0.99
     """Reward discount gamma."""
     gae_lambda: float = 0.95
@@ -146,8 +156,8 @@ class PPOConfig:
     advantage_estimation: AdvantageEstimation = "per_batch"
     """"per_batch" (PureJaxRL, CleanRL): advantages and value targets are computed once per
     collected batch, before the epochs, and minibatches are shuffled single transitions.
-    "per_minibatch" (Brax): minibatches are whole environment trajectories (all
-    unroll_length steps of num_envs / num_minibatches environments), and advantages and
+    "per_minibatch" (Brax): minibatches are whole trajectories (all unroll_length steps of
+    num_envs * unrolls_per_iteration / num_minibatches unrolls), and advantages and
     targets are recomputed for every minibatch with the value network being trained."""
     advantage: Advantage = "gae"
     """Policy-gradient advantage: "gae" is the lambda-return minus V(s_t);
@@ -324,7 +334,7 @@ def validate(config: Config) -> Config:
     elif env.success_radius is not None and env.success_radius <= 0:
         raise ConfigError("env.success_radius", f"must be positive, got {env.success_radius}")
     _positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
-    _positive(train, "train", "num_eval_envs", "num_devices")
+    _positive(train, "train", "num_eval_envs", "num_devices", "unrolls_per_iteration")
     if train.observation_clip is not None and train.observation_clip <= 0:
         raise ConfigError(
             "train.observation_clip",
@@ -355,7 +365,8 @@ def validate(config: Config) -> Config:
         raise ConfigError(
             "train.total_env_steps",
             f"{train.total_env_steps} is less than one iteration per evaluation "
-            f"(num_envs * unroll_length * num_evals = {needed}); use --total-env-steps {needed} "
+            f"(num_envs * unroll_length * unrolls_per_iteration * num_evals = {needed}); use "
+            f"--total-env-steps {needed} "
             f"or more, or lower --num-evals",
         )
     if isinstance(config.agent, CRLConfig):
@@ -385,23 +396,26 @@ def _validate_ppo(config: Config) -> None:
             raise ConfigError(f"agent.{name}", f"layer widths must be positive, got {sizes}")
     if agent.network == "residual":
         _residual_depth(agent.depth, "agent.depth")
-    if agent.advantage_estimation == "per_minibatch" and train.num_envs % agent.num_minibatches:
-        divisors = [d for d in range(1, train.num_envs + 1) if train.num_envs % d == 0]
-        near = min(divisors, key=lambda d: abs(d - agent.num_minibatches))
+    columns = train.trajectories_per_iteration
+    if agent.advantage_estimation == "per_minibatch" and columns % agent.num_minibatches:
         raise ConfigError(
             "agent.num_minibatches",
-            f"advantage_estimation=per_minibatch splits the environments into minibatches of "
-            f"whole trajectories, so it must divide num_envs = {train.num_envs}; e.g. "
-            f"--num-minibatches {near}",
+            f"advantage_estimation=per_minibatch splits the trajectories into minibatches of "
+            f"whole ones, so it must divide num_envs * unrolls_per_iteration = {columns}; e.g. "
+            f"--num-minibatches {_nearest_divisor(columns, agent.num_minibatches)}",
         )
     batch = train.steps_per_iteration
     if batch % agent.num_minibatches:
-        divisors = [d for d in range(1, min(batch, 4096) + 1) if batch % d == 0]
-        near = min(divisors, key=lambda d: abs(d - agent.num_minibatches))
         raise ConfigError(
             "agent.num_minibatches",
-            f"must divide num_envs * unroll_length = {batch}; e.g. --num-minibatches {near}",
+            f"must divide num_envs * unroll_length * unrolls_per_iteration = {batch}; e.g. "
+            f"--num-minibatches {_nearest_divisor(batch, agent.num_minibatches)}",
         )
+
+
+def _nearest_divisor(n: int, wanted: int) -> int:
+    divisors = [d for d in range(1, min(n, 4096) + 1) if n % d == 0]
+    return min(divisors, key=lambda d: abs(d - wanted))
 
 
 def _validate_crl(config: Config) -> None:
@@ -425,6 +439,13 @@ def _validate_crl(config: Config) -> None:
         raise ConfigError("agent.logsumexp_coef", f"must be >= 0, got {agent.logsumexp_coef}")
     if agent.warmup_env_steps < 0:
         raise ConfigError("agent.warmup_env_steps", f"must be >= 0, got {agent.warmup_env_steps}")
+    if train.unrolls_per_iteration != 1:
+        raise ConfigError(
+            "train.unrolls_per_iteration",
+            "CRL's replay buffer stores each environment's steps as one continuing column, "
+            "so it collects one unroll per iteration; use --unroll-length "
+            f"{train.unroll_length * train.unrolls_per_iteration} --unrolls-per-iteration 1",
+        )
     _residual_depth(agent.depth, "agent.depth")
     for network in NETWORK_NAMES:
         for part in ("width", "depth"):

@@ -18,7 +18,7 @@ from flax import struct
 import envs
 from purerl.agents import build_agent
 from purerl.config import Config, validate
-from purerl.types import Agent, Metrics, Transition
+from purerl.types import Agent, Metrics, Transition, unrolls_to_columns
 
 
 @struct.dataclass
@@ -70,11 +70,32 @@ class Trainer:
     def collect(
         self, agent_state: Any, env_state: State, key: jax.Array
     ) -> tuple[State, Transition, Metrics]:
-        """Steps all environments unroll_length times with the current stochastic policy.
+        """Collects one iteration's batch with the current stochastic policy: unrolls_per_iteration
+        consecutive unrolls of unroll_length steps of every environment.
 
-        Returns the new batched env state, the (T, N) trajectory and the summed return, length
-        and count of the episodes that finished (only these reductions leave the loop).
+        Returns the new batched env state, the (T, N * U) trajectory, whose column n * U + u
+        is environment n's u-th unroll (environment-major, so a device holding a block of
+        environments holds their columns), and the summed return, length and count of the
+        episodes that finished (only these reductions leave the loop).
         """
+        num_unrolls = self.config.train.unrolls_per_iteration
+        if num_unrolls == 1:
+            return self.unroll(agent_state, env_state, key)
+
+        def one(env_state, unroll_key):
+            env_state, trajectory, finished = self.unroll(agent_state, env_state, unroll_key)
+            return env_state, (trajectory, finished)
+
+        keys = jax.random.split(key, num_unrolls)
+        env_state, (trajectory, finished) = jax.lax.scan(one, env_state, keys)
+        trajectory = jax.tree.map(unrolls_to_columns, trajectory)
+        return env_state, trajectory, jax.tree.map(lambda x: x.sum(0), finished)
+
+    def unroll(
+        self, agent_state: Any, env_state: State, key: jax.Array
+    ) -> tuple[State, Transition, Metrics]:
+        """Steps all environments unroll_length times: (env state, (T, N) trajectory,
+        finished-episode sums), as `collect` returns them for one unroll."""
 
         # Environments that finish take a fresh start built once per unroll (see
         # AutoResetWrapper.step_with_fresh) instead of a batched reset on every step.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 Metrics = dict[str, jax.Array]
@@ -26,6 +27,20 @@ class Transition:
     termination: jax.Array
     truncation: jax.Array
     next_obs: jax.Array
+
+
+def unrolls_to_columns(x: jax.Array) -> jax.Array:
+    """(U, T, N, ...) consecutive unrolls -> (T, N * U, ...) trajectory columns, column
+    n * U + u being environment n's u-th unroll (environment-major, so the columns of a block of
+    environments stay together on the device holding them)."""
+    return jnp.moveaxis(x, 0, 2).reshape(x.shape[1], -1, *x.shape[3:])
+
+
+def columns_to_unrolls(x: jax.Array, num_unrolls: int) -> jax.Array:
+    """The inverse of `unrolls_to_columns`: (T, N * U, ...) -> (U, T, N, ...)."""
+    steps, columns = x.shape[:2]
+    x = x.reshape(steps, columns // num_unrolls, num_unrolls, *x.shape[2:])
+    return jnp.moveaxis(x, 2, 0)
 
 
 class Agent(Protocol):

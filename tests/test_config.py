@@ -25,6 +25,18 @@ from purerl.config import replace
             "agent.num_minibatches",
             "--num-minibatches 4",
         ),
+        (dict(unrolls_per_iteration=0), "train.unrolls_per_iteration", "positive"),
+        # 64 envs x 3 unrolls = 192 trajectories: 7 does not divide them; 6 does (not 64).
+        (
+            dict(unrolls_per_iteration=3, advantage_estimation="per_minibatch", num_minibatches=7),
+            "agent.num_minibatches",
+            "--num-minibatches 6",
+        ),
+        (
+            dict(unrolls_per_iteration=2, total_env_steps=10 * 4096 - 1),
+            "train.total_env_steps",
+            "--total-env-steps 40960",
+        ),
     ],
 )
 def test_invalid_configs_name_field_and_fix(overrides, field, hint):

@@ -63,6 +63,14 @@ def test_config_names_match_the_loss_registries():
             "train.normalize_observations",
             "--no-normalize-observations",
         ),
+        (
+            dataclasses.replace(
+                SMALL,
+                train=dataclasses.replace(SMALL.train, unroll_length=5, unrolls_per_iteration=2),
+            ),
+            "train.unrolls_per_iteration",
+            "--unroll-length 10 --unrolls-per-iteration 1",
+        ),
     ],
 )
 def test_bad_crl_configs_name_the_field_and_fix(config, field, fix):

@@ -101,3 +101,36 @@ def test_deep_ppo_is_one_config_change():
         assert trunk["blocks"]["dense_0"]["kernel"].shape == (2, 16, 16)
     state, metrics = jax.jit(trainer.iteration)(state)
     assert all(bool(jnp.isfinite(v)) for v in jax.tree.leaves(metrics))
+
+
+def test_several_unrolls_per_iteration_are_consecutive_trajectory_columns():
+    """unrolls_per_iteration=3 (Brax's geometry) collects three consecutive unrolls of every
+    environment: column n * 3 + u of the batch is environment n's u-th unroll, equal to what
+    three calls of `unroll` give, and the update trains on all of them."""
+    import dataclasses
+
+    from purerl.types import columns_to_unrolls
+
+    train = dataclasses.replace(CONFIG.train, unroll_length=4, unrolls_per_iteration=3)
+    config = dataclasses.replace(CONFIG, train=train)
+    trainer = Trainer(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    env_state, trajectory, finished = jax.jit(trainer.collect)(state.agent, state.env, key)
+    assert trajectory.obs.shape == (4, 8 * 3, 4) and trajectory.reward.shape == (4, 24)
+    assert train.steps_per_iteration == 8 * 4 * 3
+    expected_env, count = state.env, 0.0
+    for u, unroll_key in enumerate(jax.random.split(key, 3)):
+        expected_env, expected, done = trainer.unroll(state.agent, expected_env, unroll_key)
+        count += float(done["count"])
+        for got, want in zip(jax.tree.leaves(trajectory), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_allclose(got[:, u::3], want, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(columns_to_unrolls(got, 3)[u], want, rtol=1e-6, atol=1e-6)
+    # Environment n's unroll u + 1 starts where its unroll u ended.
+    np.testing.assert_allclose(trajectory.obs[0, 1::3], trajectory.next_obs[-1, 0::3], atol=1e-6)
+    np.testing.assert_allclose(env_state.obs, expected_env.obs, rtol=1e-6, atol=1e-6)
+    assert float(finished["count"]) == count
+    _, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
+    # 384 steps over 2 evaluations of 96-step iterations.
+    np.testing.assert_array_equal(metrics["iteration"], [2, 4])
+    assert all(bool(jnp.isfinite(v).all()) for v in jax.tree.leaves(metrics))

@@ -44,6 +44,22 @@ def test_reward_normalization_matches_python_loop():
     assert float(normalizer.statistics.count) == steps * envs
 
 
+def test_reward_normalization_follows_each_environment_through_its_unrolls():
+    """With 2 unrolls of 3 steps per batch, environment n's return runs through its columns
+    2n (first unroll) then 2n + 1: the same numbers as one 6-step stream per environment."""
+    rng = np.random.default_rng(1)
+    streams = rng.normal(0.5, 1.5, size=(6, 3))  # (U * T, N)
+    dones = np.zeros((6, 3))
+    dones[3, 1] = 1.0
+    columns = lambda x: x.reshape(2, 3, 3).transpose(1, 2, 0).reshape(3, 6)  # noqa: E731
+    start = RewardNormalizer(jnp.zeros(3), init_statistics(1))
+    stream_normalizer, stream_scaled = normalize_rewards(start, streams, dones, 0.9)
+    normalizer, scaled = normalize_rewards(start, columns(streams), columns(dones), 0.9, 2)
+    np.testing.assert_allclose(scaled, columns(np.asarray(stream_scaled)), rtol=1e-6)
+    np.testing.assert_allclose(scaled[:, 2], np.asarray(stream_scaled)[:3, 1], rtol=1e-6)
+    np.testing.assert_allclose(normalizer.discounted_return, stream_normalizer.discounted_return)
+
+
 def test_softplus_scale_is_state_dependent_and_hand_computed():
     # No hidden layers: the network is one Dense layer, out = obs @ W + b.
     policy = GaussianPolicy(Body("mlp", ()), action_size=2, scale="softplus", min_std=0.001)

@@ -24,7 +24,7 @@ from purerl.losses.ppo import (
 )
 from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 from purerl.normalize import RunningStatistics, init_statistics, normalize, update_statistics
-from purerl.types import Metrics, Transition
+from purerl.types import Metrics, Transition, columns_to_unrolls, unrolls_to_columns
 
 
 @struct.dataclass
@@ -53,14 +53,24 @@ class PolicySample:
 
 
 def normalize_rewards(
-    normalizer: RewardNormalizer, rewards: jax.Array, dones: jax.Array, discount: float
+    normalizer: RewardNormalizer,
+    rewards: jax.Array,
+    dones: jax.Array,
+    discount: float,
+    num_unrolls: int = 1,
 ) -> tuple[RewardNormalizer, jax.Array]:
-    """Scales (T, N) rewards by the running std of discounted returns, step by step.
+    """Scales (T, N * U) rewards by the running std of discounted returns, step by step.
 
-    At step t every environment's return becomes discount * return + reward_t; the statistics
-    absorb the N returns, and reward_t is divided by the updated std (eps 1e-8). A return
-    restarts after a step that ended its episode (dones[t] = 1), for either reason.
+    The columns are U consecutive unrolls of N environments (`unrolls_to_columns`); each
+    environment's return runs through its unrolls in order. At each of its U * T steps every
+    environment's return becomes discount * return + reward; the statistics absorb the N
+    returns, and the reward is divided by the updated std (eps 1e-8). A return restarts after
+    a step that ended its episode (done = 1), for either reason.
     """
+    steps = rewards.shape[0]
+
+    def streams(x):  # (T, N * U) -> (U * T, N): each environment's steps in order
+        return columns_to_unrolls(x, num_unrolls).reshape(num_unrolls * steps, -1)
 
     def step(carry, reward_and_done):
         discounted_return, statistics = carry
@@ -71,7 +81,10 @@ def normalize_rewards(
         return (discounted_return * (1.0 - done), statistics), scaled
 
     carry = (normalizer.discounted_return, normalizer.statistics)
-    (discounted_return, statistics), scaled = jax.lax.scan(step, carry, (rewards, dones))
+    (discounted_return, statistics), scaled = jax.lax.scan(
+        step, carry, (streams(rewards), streams(dones))
+    )
+    scaled = unrolls_to_columns(scaled.reshape(num_unrolls, steps, -1))
     return RewardNormalizer(discounted_return, statistics), scaled
 
 
@@ -119,6 +132,7 @@ class PPOAgent:
         self.normalize_observations = train.normalize_observations
         self.observation_clip = train.observation_clip
         self.num_envs = train.num_envs
+        self.num_unrolls = train.unrolls_per_iteration
         self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
 
         def body(hidden_sizes):
@@ -243,7 +257,7 @@ class PPOAgent:
         if config.normalize_rewards:
             dones = jnp.maximum(trajectory.termination, trajectory.truncation)
             reward_normalizer, rewards = normalize_rewards(
-                reward_normalizer, rewards, dones, config.discount
+                reward_normalizer, rewards, dones, config.discount, self.num_unrolls
             )
         rewards = rewards * config.reward_scale
         state = state.replace(normalizer=normalizer, reward_normalizer=reward_normalizer)
