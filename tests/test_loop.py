@@ -112,7 +112,9 @@ def test_several_unrolls_per_iteration_are_consecutive_trajectory_columns():
     from purerl.types import columns_to_unrolls
 
     train = dataclasses.replace(CONFIG.train, unroll_length=4, unrolls_per_iteration=3)
-    config = dataclasses.replace(CONFIG, train=train)
+    # Episodes of 5 steps end inside unrolls 1 and 2 (steps 4 and 9), never at a boundary.
+    env = dataclasses.replace(CONFIG.env, episode_length=5)
+    config = dataclasses.replace(CONFIG, env=env, train=train)
     trainer = Trainer(config)
     state = trainer.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
@@ -129,7 +131,7 @@ def test_several_unrolls_per_iteration_are_consecutive_trajectory_columns():
     # Environment n's unroll u + 1 starts where its unroll u ended.
     np.testing.assert_allclose(trajectory.obs[0, 1::3], trajectory.next_obs[-1, 0::3], atol=1e-6)
     np.testing.assert_allclose(env_state.obs, expected_env.obs, rtol=1e-6, atol=1e-6)
-    assert float(finished["count"]) == count
+    assert float(finished["count"]) == count == 2 * 8
     _, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
     # 384 steps over 2 evaluations of 96-step iterations.
     np.testing.assert_array_equal(metrics["iteration"], [2, 4])
