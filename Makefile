@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-curves bench-speed lint clean
+.PHONY: run test bench bench-depth bench-curves bench-speed bench-device lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ bench-curves: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python -m experiments.bench_speed --purejaxrl-dir $(PUREJAXRL) \
 		--pythonpath $(PUREJAXRL_DEPS) --json runs/bench/speed.json $(ARGS)
+
+# The accelerator benchmark (experiments/bench_device.py; docs/BENCHMARKS.md says how to
+# prepare it): runs under a python that already has jax for the GPU, with no venv, because
+# such machines are usually offline. DEVICE_SITE: where the other dependencies were unpacked
+# (wheels, see docs); PUREJAXRL: a checkout of luchris429/purejaxrl, or the anchor is skipped.
+DEVICE_OUT ?= runs/bench/device
+bench-device:
+	PYTHONPATH=$(DEVICE_SITE):$(CURDIR) $(PYTHON) -m experiments.bench_device --out $(DEVICE_OUT) \
+		$(if $(PUREJAXRL),--purejaxrl-dir $(PUREJAXRL)) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -139,6 +139,28 @@ _SIGNIFICANT_COMPILE_S = 0.05
 _compiles: list[tuple[float, float]] = []  # (perf_counter at end, duration s)
 
 
+def _device_put_replicated(tree, devices):
+    """What jax < 0.10's ``jax.device_put_replicated`` did, for Brax's trainer on newer jax.
+
+    Used only where no older jax can be installed (the GPU machine: a separate venv with
+    jaxlib 0.8 and its CUDA plugins does not fit there); the result carries a leading axis of
+    len(devices), one copy per device, as pmap expects. The report names it (``jax_shim``).
+    """
+    mesh = jax.sharding.Mesh(list(devices), ("devices",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
+
+    def put(leaf):
+        stacked = jax.numpy.stack([jax.numpy.asarray(leaf)] * len(devices))
+        return jax.device_put(stacked, sharding)
+
+    return jax.tree.map(put, tree)
+
+
+JAX_SHIM = not hasattr(jax, "device_put_replicated")
+if JAX_SHIM:
+    jax.device_put_replicated = _device_put_replicated
+
+
 def _compile_listener(event, duration, **kwargs):
     if event == _BACKEND_COMPILE_EVENT:
         _compiles.append((time.perf_counter(), float(duration)))
@@ -251,6 +273,7 @@ def main(argv=None) -> dict:
         "num_evals": args.num_evals,
         "seed": args.seed,
         "jax_version": jax.__version__,
+        "jax_shim": "device_put_replicated" if JAX_SHIM else None,
         "jax_backend": jax.default_backend(),
         "device_count": jax.device_count(),
     }

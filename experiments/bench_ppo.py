@@ -71,6 +71,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from experiments.bench_args import add_geometry, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,12 +84,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--env", default="inverted_pendulum")
-    p.add_argument("--backend", default="spring")
-    p.add_argument("--num-envs", type=int, default=1024)
-    p.add_argument("--unroll-length", type=int, default=10)
-    p.add_argument("--num-minibatches", type=int, default=8)
-    p.add_argument("--num-epochs", type=int, default=4)
+    add_geometry(p)
     p.add_argument(
         "--iterations",
         type=int,
@@ -119,6 +115,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--skip-brax", action="store_true", help="do not run Brax's PPO anchor")
     p.add_argument(
+        "--max-retries",
+        type=int,
+        default=MAX_RETRIES,
+        help="repeats of a timed call that other processes or a slow CPU disturbed (0 on an "
+        "accelerator, whose timings the CPU canary does not describe)",
+    )
+    p.add_argument(
         "--brax-num-evals",
         type=int,
         default=5,
@@ -141,8 +144,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.iterations is None:
         args.iterations = DEFAULT_ITERATIONS.get(args.env, 20)
-    if args.num_envs % args.num_minibatches:
-        p.error("--num-envs must be divisible by --num-minibatches (Brax's batch_size)")
+    if (args.num_envs * args.unrolls_per_iteration) % args.num_minibatches:
+        p.error(
+            "--num-envs x --unrolls-per-iteration must be divisible by --num-minibatches "
+            "(Brax's batch_size)"
+        )
     if args.brax_num_evals < 4:
         p.error("--brax-num-evals must be >= 4")
     return args
@@ -155,7 +161,8 @@ def make_config(args: argparse.Namespace) -> Config:
         train=TrainConfig(
             num_envs=args.num_envs,
             unroll_length=args.unroll_length,
-            total_env_steps=n * args.num_envs * args.unroll_length,
+            unrolls_per_iteration=args.unrolls_per_iteration,
+            total_env_steps=n * args.num_envs * args.unroll_length * args.unrolls_per_iteration,
             num_evals=1,
             num_eval_envs=args.brax_num_eval_envs,
             normalize_observations=True,
@@ -377,7 +384,7 @@ def bench_ours(trainer: Trainer, n: int, repeats: int, key: jax.Array, jits: dic
 
 def bench_simulator(trainer: Trainer, n: int, repeats: int, key: jax.Array, jits: dict) -> dict:
     env = trainer.env
-    unroll = trainer.config.train.unroll_length
+    unroll = trainer.config.train.unroll_length * trainer.config.train.unrolls_per_iteration
     num_envs = trainer.config.train.num_envs
     action_size = env.action_size
 
@@ -455,7 +462,7 @@ def bench_breakdown(
 
     out = {}
     env = trainer.env
-    unroll = trainer.config.train.unroll_length
+    unroll = trainer.config.train.unroll_length * trainer.config.train.unrolls_per_iteration
     num_envs = trainer.config.train.num_envs
 
     # collect: policy inference + sampling + env step (what one iteration's rollout costs).
@@ -633,25 +640,14 @@ def bench_brax(args: argparse.Namespace) -> dict:
         from experiments.bench_anchor_venv import ensure_anchor_venv
 
         python = ensure_anchor_venv()
-    spi = args.num_envs * args.unroll_length
+    spi = args.num_envs * args.unroll_length * args.unrolls_per_iteration
     per_epoch = max(1, math.ceil(args.iterations / 2))
     # Brax: num_training_steps_per_epoch = ceil(total / ((num_evals - 1) * spi)).
     total = (args.brax_num_evals - 1) * per_epoch * spi
     cmd = [
         python,
         os.path.join(REPO_ROOT, "experiments", "bench_brax_anchor.py"),
-        "--env",
-        args.env,
-        "--backend",
-        args.backend,
-        "--num-envs",
-        str(args.num_envs),
-        "--unroll-length",
-        str(args.unroll_length),
-        "--num-minibatches",
-        str(args.num_minibatches),
-        "--num-epochs",
-        str(args.num_epochs),
+        *geometry_flags(args),
         "--total-env-steps",
         str(total),
         "--episode-length",
@@ -766,7 +762,8 @@ def markdown_table(result: dict) -> str:
     r = result["summary"]
     g = result["geometry"]
     head = (
-        f"**{g['env']} ({g['backend']})**, {g['num_envs']} envs x unroll {g['unroll_length']}"
+        f"**{g['env']} ({g['backend']})**, {g['num_envs']} envs x {g['unrolls_per_iteration']}"
+        f" unroll(s) of {g['unroll_length']}"
         f" = {g['steps_per_iteration']} steps/iteration, {g['num_minibatches']} minibatches,"
         f" {g['num_epochs']} epochs, {g['iterations']} iterations per timed call,"
         f" {r['rounds']} round(s) (medians)"
@@ -827,7 +824,9 @@ def markdown_table(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
+    global MAX_RETRIES
     args = parse_args(argv)
+    MAX_RETRIES = args.max_retries
     n = args.iterations
     config = make_config(args)
     trainer = Trainer(config)
@@ -882,6 +881,7 @@ def main(argv=None) -> dict:
             "backend": args.backend,
             "num_envs": args.num_envs,
             "unroll_length": args.unroll_length,
+            "unrolls_per_iteration": args.unrolls_per_iteration,
             "num_minibatches": args.num_minibatches,
             "num_epochs": args.num_epochs,
             "iterations": n,

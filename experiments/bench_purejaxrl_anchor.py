@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+import types
 
 # Everything but the final JSON line goes to stderr (mujoco prints to stdout on import).
 sys.stdout.flush()
@@ -44,6 +45,12 @@ def main(argv=None) -> dict:
     if args.unrolls_per_iteration != 1:
         p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
 
+    try:
+        import navix  # noqa: F401
+    except ImportError:
+        # PureJaxRL's wrappers.py imports navix for its grid-world wrapper, which this
+        # benchmark never builds; navix in turn needs wandb. Without them, an empty module.
+        sys.modules["navix"] = types.ModuleType("navix")
     import ppo_continuous_action as pjrl  # from the PureJaxRL checkout on PYTHONPATH
     import wrappers
 

@@ -190,13 +190,18 @@ def main(argv=None) -> dict:
     if not args.skip_anchor:
         result["purejaxrl_env_steps_per_second"] = median("purejaxrl")
         result["ratio"] = result["ours_env_steps_per_second"] / median("purejaxrl")
+    write(result, args.json)  # first without the breakdown, so a time limit cannot lose it
     if not args.no_breakdown:
         result["breakdown_s_per_iteration"] = breakdown(args, key)
+        write(result, args.json)
     print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=1))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def write(result: dict, path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

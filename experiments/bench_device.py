@@ -1,0 +1,188 @@
+"""The accelerator benchmark: what only a GPU can measure, in one short prepared run.
+
+    make bench-device OUT=runs/bench/device      # on the GPU machine (see docs/BENCHMARKS.md)
+    python -m experiments.bench_device --out DIR --purejaxrl-dir PUREJAXRL [--quick]
+
+Each part runs the project's own benchmark in a subprocess, one after another, with a time
+limit of its own, and leaves DIR/<part>.log (its output); a part that fails or runs out of
+time does not stop the next. DIR/device.json, rewritten after every part, holds the machine
+(jax version and devices, GPU name) and every part's command, exit status, wall time and
+results (the JSON the benchmark wrote, kept with its run directory under DIR/work/). Parts,
+most important first:
+
+1. ``speed-purejaxrl``: ``bench_speed`` on ant (spring) at PureJaxRL's own
+   ``ppo_continuous_action`` defaults (2,048 envs x 10 steps, 32 minibatches, 4 epochs):
+   purerl against PureJaxRL, both timed after compilation, and purerl's per-part breakdown.
+2. ``speed-brax``: ``bench_ppo`` on ant (spring) at Brax's published ant geometry (4,096 envs x
+   16 unrolls of 5, 32 minibatches, 4 epochs): purerl against Brax's own trainer. Where the
+   running jax lacks ``jax.device_put_replicated`` the Brax anchor restores it (see
+   ``bench_brax_anchor``) and says so in its JSON.
+3. ``million-envs``: the ``ppo-cartpole`` preset with 2^20 = 1,048,576 environments x unroll 8
+   through ``python -m experiments.run`` (a summary.json with env steps/s).
+4. ``depth``: ``bench_depth``, CRL's residual trunk from depth 4 to 1024 (SGD steps/s).
+
+``--quick`` shrinks every part to a CPU-sized smoke run (inverted_pendulum, small batches) to
+rehearse the whole script before spending accelerator time. Subprocesses get
+``XLA_PYTHON_CLIENT_PREALLOCATE=false``: a parent holding three quarters of the GPU's memory
+would starve the anchor it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+BRAX_ANT_GEOMETRY = [
+    "--env", "ant", "--backend", "spring", "--num-envs", "4096", "--unroll-length", "5",
+    "--unrolls-per-iteration", "16", "--num-minibatches", "32", "--num-epochs", "4",
+]  # fmt: skip
+PUREJAXRL_ANT_GEOMETRY = [
+    "--env", "ant", "--backend", "spring", "--num-envs", "2048", "--unroll-length", "10",
+    "--num-minibatches", "32", "--num-epochs", "4",
+]  # fmt: skip
+QUICK_GEOMETRY = [
+    "--env", "inverted_pendulum", "--backend", "spring", "--num-envs", "64",
+    "--unroll-length", "5", "--num-minibatches", "4", "--num-epochs", "2",
+]  # fmt: skip
+
+
+def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], int, Path]]:
+    """(name, command, time limit in seconds, results file) of every part, in order."""
+    py = [sys.executable, "-m"]
+    quick = args.quick
+    speed = [
+        *py, "experiments.bench_speed", *(QUICK_GEOMETRY if quick else PUREJAXRL_ANT_GEOMETRY),
+        "--num-updates", "4" if quick else "50", "--rounds", "1",
+        "--json", str(out / "speed-purejaxrl.json"),
+    ]  # fmt: skip
+    speed += ["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]
+    brax = [
+        *py, "experiments.bench_ppo", *(QUICK_GEOMETRY if quick else BRAX_ANT_GEOMETRY),
+        "--iterations", "2" if quick else "10", "--repeats", "2", "--max-retries", "0",
+        "--brax-python", sys.executable,
+        "--brax-num-eval-envs", "16" if quick else "128", "--out", str(out / "speed-brax.json"),
+    ]  # fmt: skip
+    if quick:
+        brax += ["--episode-length", "100"]
+    million = [
+        *py, "experiments.run", "ppo-cartpole",
+        "--num-envs", str(2**10 if quick else 2**20), "--unroll-length", "8",
+        "--total-env-steps", str(2**10 * 8 * 4 if quick else 2**20 * 8 * 20),
+        "--num-evals", "2", "--run-dir", str(out / "million-envs"),
+    ]  # fmt: skip
+    depth = [
+        *py, "experiments.bench_depth", "--depths", *(["4", "8"] if quick else
+        ["4", "16", "64", "256", "1024"]), "--steps", "3" if quick else "20",
+        "--max-unrolled-depth", "16" if quick else "64",
+        "--json", str(out / "depth.json"),
+    ]  # fmt: skip
+    results = {
+        "speed-purejaxrl": out / "speed-purejaxrl.json",
+        "speed-brax": out / "speed-brax.json",
+        "million-envs": out / "million-envs" / "summary.json",
+        "depth": out / "depth.json",
+    }
+    commands = {"speed-purejaxrl": speed, "speed-brax": brax, "million-envs": million}
+    commands["depth"] = depth
+    return [(name, commands[name], args.limit_s[name], results[name]) for name in results]
+
+
+def machine() -> dict:
+    """What the parts ran on, read in a subprocess so this process never holds the GPU."""
+    probe = (
+        "import jax, json; d = jax.devices(); print(json.dumps({'jax': jax.__version__, "
+        "'backend': jax.default_backend(), 'devices': [x.device_kind for x in d]}))"
+    )
+    info = {"python": platform.python_version(), "host_cpus": os.cpu_count()}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    info.update(json.loads(done.stdout) if done.returncode == 0 else {"probe": done.stderr[-500:]})
+    try:
+        gpu = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+        )
+        info["nvidia_smi"] = gpu.stdout.strip()
+    except OSError:
+        info["nvidia_smi"] = None
+    return info
+
+
+def run_part(
+    name: str, command: list[str], limit_s: int, results: Path, out: Path, env: dict
+) -> dict:
+    print(f"[device] {name}: {' '.join(command[1:])} (limit {limit_s} s)", flush=True)
+    # A rerun into the same DIR must not report an earlier run's results as its own.
+    if results.parent.name == name:  # a run directory of its own
+        shutil.rmtree(results.parent, ignore_errors=True)
+    results.unlink(missing_ok=True)
+    start = time.perf_counter()
+    with open(out / f"{name}.log", "w") as log:
+        try:
+            rc = subprocess.run(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=limit_s
+            ).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    wall = round(time.perf_counter() - start, 1)
+    print(f"[device] {name}: exit {rc} after {wall} s", flush=True)
+    row = {"command": command[1:], "limit_s": limit_s, "exit": rc, "wall_s": wall}
+    if results.exists():
+        row["results"] = json.loads(results.read_text())
+    return row
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "device")
+    p.add_argument(
+        "--work", type=Path, help="where the parts write results and runs (default DIR/work)"
+    )
+    p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl (its anchor)")
+    p.add_argument("--quick", action="store_true", help="CPU-sized rehearsal of every part")
+    p.add_argument("--only", nargs="+", help="run these parts only", choices=list(DEFAULT_LIMITS_S))
+    p.add_argument(
+        "--limit-s",
+        nargs="+",
+        default=[],
+        metavar="PART=SECONDS",
+        help="time limits per part (defaults: "
+        + ", ".join(f"{k}={v}" for k, v in DEFAULT_LIMITS_S.items())
+        + ")",
+    )
+    args = p.parse_args(argv)
+    limits = dict(DEFAULT_LIMITS_S)
+    for item in args.limit_s:
+        part, _, seconds = item.partition("=")
+        if part not in limits or not seconds.isdigit():
+            p.error(f"--limit-s takes PART=SECONDS with PART one of {', '.join(limits)}")
+        limits[part] = int(seconds)
+    args.limit_s = limits
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false", PYTHONUNBUFFERED="1")
+    report = {"machine": machine(), "quick": args.quick, "parts": {}}
+    print(f"[device] {json.dumps(report['machine'])}", flush=True)
+    work = args.work or args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    for name, command, limit_s, results in parts(args, work):
+        if args.only and name not in args.only:
+            continue
+        report["parts"][name] = run_part(name, command, limit_s, results, args.out, env)
+        (args.out / "device.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+DEFAULT_LIMITS_S = {"speed-purejaxrl": 200, "speed-brax": 200, "million-envs": 70, "depth": 50}
+
+if __name__ == "__main__":
+    main()
