@@ -12,7 +12,9 @@ most important first:
 
 1. ``speed-purejaxrl``: ``bench_speed`` on ant (spring) at PureJaxRL's own
    ``ppo_continuous_action`` defaults (2,048 envs x 10 steps, 32 minibatches, 4 epochs):
-   purerl against PureJaxRL, both timed after compilation, and purerl's per-part breakdown.
+   purerl against PureJaxRL, both timed after compilation, purerl's per-part breakdown, and
+   both compiled programs' loops with the operations (kernels) each runs per trip
+   (``experiments.hlo_loops``; the programs themselves stay in DIR/work/hlo/).
 2. ``speed-brax``: ``bench_ppo`` on ant (spring) at Brax's published ant geometry (4,096 envs x
    16 unrolls of 5, 32 minibatches, 4 epochs): purerl against Brax's own trainer. Where the
    running jax lacks ``jax.device_put_replicated`` the Brax anchor restores it (see
@@ -62,7 +64,7 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], int
     speed = [
         *py, "experiments.bench_speed", *(QUICK_GEOMETRY if quick else PUREJAXRL_ANT_GEOMETRY),
         "--num-updates", "4" if quick else "50", "--rounds", "1",
-        "--json", str(out / "speed-purejaxrl.json"),
+        "--json", str(out / "speed-purejaxrl.json"), "--hlo-dir", str(out / "hlo"),
     ]  # fmt: skip
     speed += ["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]
     brax = [

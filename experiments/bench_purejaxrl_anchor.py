@@ -41,6 +41,7 @@ def main(argv=None) -> dict:
     p.add_argument("--num-updates", type=int, default=20)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hlo-out", help="also write the compiled program's text here")
     args = p.parse_args(argv)
     if args.unrolls_per_iteration != 1:
         p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
@@ -78,6 +79,9 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     train = jax.jit(pjrl.make_train(config)).lower(key).compile()
     compile_s = time.perf_counter() - start
+    if args.hlo_out:
+        with open(args.hlo_out, "w") as f:
+            f.write(train.as_text())
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import jax
 
+from experiments import hlo_loops
 from experiments.bench_args import add_geometry, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 
@@ -96,6 +97,9 @@ def time_ours(args: argparse.Namespace, check_finite: bool, key: jax.Array) -> d
     start = time.perf_counter()
     train = compiled_train(trainer, args.num_updates, key)
     compile_s = time.perf_counter() - start
+    if args.hlo_dir and check_finite:
+        Path(args.hlo_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.hlo_dir) / "purerl.hlo.txt").write_text(train.as_text())
     seconds = best_time(train, key)
     steps = args.num_updates * args.num_envs * args.unroll_length
     return {"compile_s": compile_s, "train_s": seconds, "env_steps_per_second": steps / seconds}
@@ -145,6 +149,8 @@ def time_anchor(args: argparse.Namespace) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
     command = [sys.executable, str(HERE / "bench_purejaxrl_anchor.py"), *geometry_flags(args)]
     command += ["--num-updates", str(args.num_updates)]
+    if args.hlo_dir:
+        command += ["--hlo-out", str(Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt")]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"PureJaxRL anchor failed:\n{done.stderr[-3000:]}")
@@ -162,6 +168,11 @@ def main(argv=None) -> dict:
     p.add_argument("--no-reward-normalization", action="store_true")
     p.add_argument("--no-breakdown", action="store_true")
     p.add_argument("--json", help="write the results here")
+    p.add_argument(
+        "--hlo-dir",
+        help="write both compiled programs here (purerl.hlo.txt, purejaxrl.hlo.txt) and "
+        "their loop structure to hlo_loops.json (see experiments.hlo_loops)",
+    )
     args = p.parse_args(argv)
     if not args.skip_anchor and not args.purejaxrl_dir:
         p.error("--purejaxrl-dir is required unless --skip-anchor")
@@ -191,6 +202,11 @@ def main(argv=None) -> dict:
         result["purejaxrl_env_steps_per_second"] = median("purejaxrl")
         result["ratio"] = result["ours_env_steps_per_second"] / median("purejaxrl")
     write(result, args.json)  # first without the breakdown, so a time limit cannot lose it
+    if args.hlo_dir:
+        programs = sorted(str(path) for path in Path(args.hlo_dir).glob("*.hlo.txt"))
+        trees = hlo_loops.main([*programs, "--json", str(Path(args.hlo_dir) / "hlo_loops.json")])
+        result["hlo_loops"] = {Path(path).name: tree for path, tree in trees.items()}
+        write(result, args.json)
     if not args.no_breakdown:
         result["breakdown_s_per_iteration"] = breakdown(args, key)
         write(result, args.json)
