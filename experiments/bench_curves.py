@@ -81,6 +81,39 @@ def purerl_config(args: argparse.Namespace, overrides: dict):
     return replace(config, **overrides)
 
 
+def seeds(args: argparse.Namespace) -> range:
+    return range(args.first_seed, args.first_seed + args.seeds)
+
+
+# Fields that may differ between a run and the earlier one it is merged with.
+MERGE_FREE = {"seeds", "first_seed", "merge", "json", "seed_list"}
+
+
+def merge_earlier(path: str, args: argparse.Namespace, sides: dict) -> dict:
+    """Prepends the seeds of an earlier run at the same settings to each side's raw curves."""
+    earlier = json.loads(Path(path).read_text())
+    differ = {
+        k: (v, vars(args).get(k))
+        for k, v in earlier["config"].items()
+        if k not in MERGE_FREE and vars(args).get(k) != v
+    }
+    if differ:
+        raise SystemExit(f"--merge {path}: settings differ (earlier, now): {differ}")
+    earlier_seeds = earlier["config"].get("seed_list", list(range(earlier["config"]["seeds"])))
+    if set(earlier_seeds) & set(seeds(args)):
+        raise SystemExit(f"--merge {path}: seeds {earlier_seeds} overlap {list(seeds(args))}")
+    args.seed_list = earlier_seeds + list(seeds(args))
+    merged = {}
+    for name, side in sides.items():
+        if name not in earlier["sides"]:
+            raise SystemExit(f"--merge {path}: the earlier run has no side {name!r}")
+        old = earlier["sides"][name]
+        if old["steps"] != side["steps"]:
+            raise SystemExit(f"--merge {path}: evaluation steps differ for {name}")
+        merged[name] = {"steps": side["steps"], "returns": old["returns"] + side["returns"]}
+    return merged
+
+
 def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
     """{"steps": [...], "returns": [[per eval] per seed]}, the untrained policy at step 0."""
     import jax
@@ -91,7 +124,7 @@ def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
     trainer = Trainer(config)
     train, evaluate = jax.jit(trainer.train), jax.jit(trainer.evaluate)
     returns = []
-    for seed in range(args.seeds):
+    for seed in seeds(args):
         key = jax.random.PRNGKey(seed)
         _, initial = evaluate(trainer.init(key))
         _, metrics = train(key)
@@ -112,7 +145,7 @@ def run_brax(args: argparse.Namespace) -> dict:
 
     python = ensure_anchor_venv()
     returns, steps = [], None
-    for seed in range(args.seeds):
+    for seed in seeds(args):
         command = [python, str(HERE / "bench_brax_anchor.py"), *geometry_flags(args)]
         command += ["--total-env-steps", str(args.total_env_steps)]
         command += ["--episode-length", str(args.episode_length)]
@@ -188,6 +221,11 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_geometry(p)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument(
+        "--merge",
+        help="an earlier result JSON at the same settings and other seeds: report both together",
+    )
     p.add_argument("--total-env-steps", type=int, default=655_360)
     p.add_argument("--num-evals", type=int, default=8, help="after step 0")
     p.add_argument("--num-eval-envs", type=int, default=128)
@@ -221,12 +259,18 @@ def main(argv=None) -> dict:
         "value_hidden_sizes": tuple(args.value_hidden_sizes),
     }
 
+    args.seed_list = list(seeds(args))
+    if args.merge:  # refuse mismatched settings before hours of training, not after
+        merge_earlier(args.merge, args, {})
     sides = {}
     if not args.skip_brax:
-        sides["brax"] = summarise(run_brax(args))
-    sides["purerl"] = summarise(run_purerl(args, sizes))
+        sides["brax"] = run_brax(args)
+    sides["purerl"] = run_purerl(args, sizes)
     for name, overrides in variants:
-        sides[f"purerl-{name}"] = summarise(run_purerl(args, {**sizes, **overrides}))
+        sides[f"purerl-{name}"] = run_purerl(args, {**sizes, **overrides})
+    if args.merge:
+        sides = merge_earlier(args.merge, args, sides)
+    sides = {name: summarise(side) for name, side in sides.items()}
     targets = {}
     if "brax" in sides:
         brax = sides["brax"]

@@ -1,8 +1,14 @@
-"""experiments.hlo_loops: the loop tree and per-trip operation counts of a compiled program."""
+"""Benchmark tools: hlo_loops (the loop tree and per-trip operation counts of a compiled
+program) and bench_curves' merging of seeds from two runs."""
+
+import argparse
+import json
 
 import jax
 import jax.numpy as jnp
+import pytest
 
+from experiments.bench_curves import merge_earlier
 from experiments.hlo_loops import FREE, loop_tree, opcode
 
 
@@ -49,3 +55,37 @@ def test_loop_tree_counts_an_outer_loops_own_work_and_not_its_inner_loop():
     assert more[1]["ops_per_trip"] > plain[1]["ops_per_trip"]
     assert more[1]["by_kind"].get("sort", 0) == 1 and "sort" not in plain[1]["by_kind"]
     assert more[2]["ops_per_trip"] == plain[2]["ops_per_trip"]
+
+
+def curves_args(tmp_path, **changes):
+    fields = {"env": "inverted_pendulum", "num_envs": 64, "seeds": 2, "first_seed": 3}
+    fields.update(json=str(tmp_path / "now.json"), merge=str(tmp_path / "earlier.json"))
+    return argparse.Namespace(**{**fields, **changes})
+
+
+def write_earlier(tmp_path, seeds=3, num_envs=64):
+    config = {"env": "inverted_pendulum", "num_envs": num_envs, "seeds": seeds, "json": "x"}
+    side = {"steps": [0, 10], "returns": [[float(s), 10.0 + s] for s in range(seeds)]}
+    (tmp_path / "earlier.json").write_text(
+        json.dumps({"config": config, "sides": {"brax": side, "purerl": side}})
+    )
+
+
+def test_merge_puts_the_earlier_seeds_first(tmp_path):
+    write_earlier(tmp_path)
+    args = curves_args(tmp_path)
+    now = {"steps": [0, 10], "returns": [[3.0, 13.0], [4.0, 14.0]]}
+    merged = merge_earlier(args.merge, args, {"brax": now, "purerl": now})
+    assert merged["purerl"]["returns"] == [[float(s), 10.0 + s] for s in range(5)]
+    assert args.seed_list == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [({"num_envs": 128}, "settings differ"), ({"first_seed": 2}, "overlap")],
+)
+def test_merge_refuses_other_settings_and_repeated_seeds(tmp_path, changes, message):
+    write_earlier(tmp_path)
+    args = curves_args(tmp_path, **changes)
+    with pytest.raises(SystemExit, match=message):
+        merge_earlier(args.merge, args, {})
