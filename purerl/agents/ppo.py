@@ -300,13 +300,19 @@ class PPOAgent:
         config = self.config
         state, batch = self.prepare_batch(state, trajectory)
 
+        names: list[str] = []  # the metrics' names, filled in when the step is traced
+
         def minibatch_step(carry, minibatch_and_key):
             params, optimizer_state = carry
             minibatch, loss_key = minibatch_and_key
             grads, metrics = jax.grad(self.loss, has_aux=True)(params, minibatch, loss_key)
             updates, optimizer_state = self.optimizer.update(grads, optimizer_state, params)
             metrics["optimizer/grad_norm"] = optax.global_norm(grads)
-            return (optax.apply_updates(params, updates), optimizer_state), metrics
+            # One (k,) vector per step rather than k scalars: the scan writes each output
+            # separately every step, a kernel launch apiece on a GPU (docs/BENCHMARKS.md).
+            names[:] = sorted(metrics)
+            stacked = jnp.stack([metrics[name] for name in names])
+            return (optax.apply_updates(params, updates), optimizer_state), stacked
 
         def epoch(carry, epoch_key):
             shuffle_key, loss_key = jax.random.split(epoch_key)
@@ -319,5 +325,5 @@ class PPOAgent:
             (state.params, state.optimizer_state),
             jax.random.split(key, config.num_epochs),
         )
-        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics = dict(zip(names, metrics.mean((0, 1)), strict=True))
         return state.replace(params=params, optimizer_state=optimizer_state), metrics
