@@ -25,18 +25,18 @@ from envs.registry import (
     names,
     spec,
 )
-from envs.wrappers import AutoResetWrapper, EpisodeWrapper
+from envs.wrappers import AutoResetBatch, EpisodeTracker
 
 __all__ = [
     "BRAX_BACKENDS",
     "GOAL_NAMES",
     "AntGoal",
     "AntMaze",
-    "AutoResetWrapper",
+    "AutoResetBatch",
     "CartPole",
     "EnvSpec",
     "OWN_NAMES",
-    "EpisodeWrapper",
+    "EpisodeTracker",
     "HumanoidGoal",
     "PointMaze",
     "PointReach",

@@ -1,7 +1,7 @@
 """Cheap pure-JAX environments with the brax `Env` interface, for fast learning tests.
 
 Both step thousands of times faster than a physics simulator, so PPO solves them on a CPU in
-seconds. Neither applies a time limit itself: `envs.wrappers.EpisodeWrapper` does.
+seconds. Neither applies a time limit itself: `envs.wrappers.EpisodeTracker` does.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def make(name: str, backend: str | None = None, **kwargs) -> Env:
 
 
 def _unwrap(env) -> object:
-    """The innermost environment under brax wrappers and purerl's batched AutoResetWrapper."""
+    """The innermost environment under brax wrappers and purerl's AutoResetBatch."""
     while True:
         if hasattr(env, "unwrapped") and env.unwrapped is not env:
             env = env.unwrapped

@@ -1,10 +1,11 @@
 """Wrappers that turn a single brax-API environment into a batch ready for training.
 
-`EpisodeWrapper` adds a time limit with a truncation flag and running episode statistics to one
-environment. `AutoResetWrapper` steps a batch of such environments and resets each finished one
+`EpisodeTracker` adds a time limit with a truncation flag and running episode statistics to one
+environment. `AutoResetBatch` steps a batch of such environments and resets each finished one
 with a fresh key, so every episode gets a new start (and, for goal-conditioned tasks, a new
 goal); brax's own AutoResetWrapper restores a cached first state instead, which freezes each
-slot's start and goal for the whole run.
+slot's start and goal for the whole run. The names differ from brax's `EpisodeWrapper` and
+`AutoResetWrapper` because the behaviour does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from brax.envs.base import Env, State, Wrapper
 EPISODE_KEYS = ("steps", "truncation", "episode_return", "episode_length")
 
 
-class EpisodeWrapper(Wrapper):
+class EpisodeTracker(Wrapper):
     """Ends episodes after `episode_length` steps and tracks their return and length.
 
     `state.done` is 1 when the episode ended for either reason; `state.info["truncation"]` is 1
@@ -58,10 +59,10 @@ class EpisodeWrapper(Wrapper):
         return next_state.replace(info=info, done=done)
 
 
-class AutoResetWrapper:
+class AutoResetBatch:
     """A batch of `num_envs` environments that reset themselves when an episode ends.
 
-    The wrapped environment is a single (unbatched) `EpisodeWrapper`. All returned arrays have
+    The wrapped environment is a single (unbatched) `EpisodeTracker`. All returned arrays have
     the batch as their leading axis. After each step `info` also holds:
       final_obs            (num_envs, obs): the observation the step reached, before any reset,
                            which is what a learner bootstraps from on truncation;
@@ -70,7 +71,7 @@ class AutoResetWrapper:
     Resets run only on steps where some environment finished (`lax.cond` on the batch).
     """
 
-    def __init__(self, env: EpisodeWrapper, num_envs: int):
+    def __init__(self, env: EpisodeTracker, num_envs: int):
         self.env = env
         self.num_envs = num_envs
 

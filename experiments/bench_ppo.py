@@ -481,7 +481,7 @@ def bench_breakdown(
     )
     out["collect_per_iteration_s"] = r["time_s"] / n
 
-    # env step without the auto-reset: vmap(EpisodeWrapper.step) only (episodes run on past
+    # env step without the auto-reset: vmap(EpisodeTracker.step) only (episodes run on past
     # their end; the physics cost per step is the same).
     inner = trainer.env.env
     inner_keys = [

@@ -52,8 +52,8 @@ class Trainer:
         train = config.train
         if env is None:
             env = envs.make(config.env.name, config.env.backend, **config.env.make_kwargs())
-        episodic = envs.EpisodeWrapper(env, config.env.episode_length)
-        self.env = envs.AutoResetWrapper(episodic, train.num_envs)
+        episodic = envs.EpisodeTracker(env, config.env.episode_length)
+        self.env = envs.AutoResetBatch(episodic, train.num_envs)
         self.eval_env = episodic
         self.agent = agent if agent is not None else build_agent(config, envs.spec(env))
 
@@ -98,7 +98,7 @@ class Trainer:
         finished-episode sums), as `collect` returns them for one unroll."""
 
         # Environments that finish take a fresh start built once per unroll (see
-        # AutoResetWrapper.step_with_fresh) instead of a batched reset on every step.
+        # AutoResetBatch.step_with_fresh) instead of a batched reset on every step.
         fresh, env_state = self.env.fresh_states(env_state)
 
         def step(carry, step_key):

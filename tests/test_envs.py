@@ -7,8 +7,8 @@ import envs
 
 
 def batched(name, num_envs, episode_length, **kwargs):
-    return envs.AutoResetWrapper(
-        envs.EpisodeWrapper(envs.make(name, **kwargs), episode_length), num_envs
+    return envs.AutoResetBatch(
+        envs.EpisodeTracker(envs.make(name, **kwargs), episode_length), num_envs
     )
 
 

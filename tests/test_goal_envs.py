@@ -145,7 +145,7 @@ def test_single_goal_fixes_the_goal_at_the_far_end():
 
 
 def test_autoreset_resamples_goals_in_every_slot():
-    env = envs.AutoResetWrapper(envs.EpisodeWrapper(envs.make("point_umaze"), 5), num_envs=8)
+    env = envs.AutoResetBatch(envs.EpisodeTracker(envs.make("point_umaze"), 5), num_envs=8)
     state = env.reset(jax.random.PRNGKey(0))
     step = jax.jit(env.step)
     goals = [np.asarray(state.pipeline_state.goal)]
