@@ -1,6 +1,12 @@
-"""purerl: fully jitted reinforcement learning over vmapped Brax environments."""
+"""purerl: fully jitted reinforcement learning over vmapped Brax environments.
 
-from purerl.agents import CRLAgent, CRLState, PPOAgent, PPOState, build_agent
+The configuration classes import nothing heavy; the agents and the training loop (jax, flax,
+brax) load on first use, so building or printing a config (`python -m experiments.run
+--help`) starts in a fraction of a second.
+"""
+
+import importlib
+
 from purerl.config import (
     Config,
     ConfigError,
@@ -10,7 +16,26 @@ from purerl.config import (
     TrainConfig,
     validate,
 )
-from purerl.loop import Trainer, TrainState, make_train
+
+_LAZY = {
+    "CRLAgent": "purerl.agents",
+    "CRLState": "purerl.agents",
+    "PPOAgent": "purerl.agents",
+    "PPOState": "purerl.agents",
+    "build_agent": "purerl.agents",
+    "Trainer": "purerl.loop",
+    "TrainState": "purerl.loop",
+    "make_train": "purerl.loop",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'purerl' has no attribute {name!r}")
+
 
 __all__ = [
     "CRLAgent",

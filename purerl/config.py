@@ -10,8 +10,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-import envs
-
 Activation = Literal["tanh", "relu", "swish", "elu"]
 ContinuousDistribution = Literal["tanh_normal", "clipped_normal"]
 Network = Literal["mlp", "residual"]
@@ -305,6 +303,8 @@ def _residual_depth(depth: int, name: str) -> None:
 
 def validate(config: Config) -> Config:
     """Checks every field and cross-field constraint; raises ConfigError naming the fix."""
+    import envs  # brax and mujoco load only when a config is checked, not to build one
+
     env, train = config.env, config.train
     if env.name not in envs.names():
         raise ConfigError(
@@ -419,6 +419,8 @@ def _nearest_divisor(n: int, wanted: int) -> int:
 
 
 def _validate_crl(config: Config) -> None:
+    import envs
+
     env, train, agent = config.env, config.train, config.agent
     if env.name not in envs.GOAL_NAMES:
         raise ConfigError(

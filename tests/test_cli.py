@@ -117,6 +117,23 @@ def test_help_lists_presets():
         assert preset in result.stdout
 
 
+@pytest.mark.parametrize("args", [["--help"], ["ppo-ant", "--help"]])
+def test_help_imports_no_jax_brax_or_mujoco(args):
+    """--help builds configs and the parser only: the heavy libraries load when training."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "experiments.run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "usage" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "experiments.presets" in imported  # the import log is what we think it is
+    for heavy in ("jax", "brax", "mujoco", "flax", "optax", "orbax"):
+        assert heavy not in imported, f"--help imported {heavy}"
+
+
 def test_crl_run_sets_all_networks_and_reports_goal_metrics(tmp_path):
     run_dir = tmp_path / "crl"
     args = ["--total-env-steps", "3200", "--num-evals", "2", "--warmup-env-steps", "1600"]
