@@ -13,6 +13,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -99,8 +100,25 @@ def config_errors():
     try:
         yield
     except ConfigError as error:
-        flag = "--" + error.field.split(".")[-1].replace("_", "-")
-        raise UsageError(f"invalid config {error.field} ({flag}): {error.args[0]}") from None
+        flag = as_flags(error.field)
+        message = as_flags(error.args[0])
+        raise UsageError(f"invalid config {error.field} ({flag}): {message}") from None
+
+
+_FIELD = re.compile(r"\b(?:env|train|agent)\.([a-z_]+)(?:=(\S+?))?(?=[\s,;)]|\.?$)")
+
+
+def as_flags(text: str) -> str:
+    """The library names fields (`train.num_envs=4096`, `env.single_goal=False`); the CLI
+    says the same with its flags (`--num-envs 4096`, `--no-single-goal`)."""
+
+    def flag(match: re.Match) -> str:
+        name, value = match.group(1).replace("_", "-"), match.group(2)
+        if value == "False":
+            return f"--no-{name}"
+        return f"--{name}" if value in (None, "True") else f"--{name} {value}"
+
+    return _FIELD.sub(flag, text)
 
 
 def make_run_dir(spec: RunSpec, preset: str) -> Path:

@@ -26,7 +26,10 @@ ContrastiveObjective = Literal[
 
 
 class ConfigError(ValueError):
-    """An invalid configuration: `field` names the offending field, the message says the fix."""
+    """An invalid configuration: `field` names the offending field, the message says the fix.
+
+    Messages name fields as `section.field` (`train.num_envs=4096`, `env.single_goal=False`),
+    never as command-line flags; the CLI rewrites them into its flags when it prints them."""
 
     def __init__(self, field_name: str, message: str):
         super().__init__(message)
@@ -329,7 +332,8 @@ def validate(config: Config) -> Config:
         if env.single_goal:
             raise ConfigError(
                 "env.single_goal",
-                f"{env.name} is not goal-conditioned; drop --single-goal or use one of {goal_envs}",
+                f"{env.name} is not goal-conditioned; use env.single_goal=False or one of "
+                f"{goal_envs}",
             )
     elif env.success_radius is not None and env.success_radius <= 0:
         raise ConfigError("env.success_radius", f"must be positive, got {env.success_radius}")
@@ -345,8 +349,8 @@ def validate(config: Config) -> Config:
         raise ConfigError(
             "train.num_envs",
             f"{train.num_envs} environments do not split evenly over num_devices = "
-            f"{train.num_devices}; e.g. --num-envs {fixed} (CRL: with a --buffer-size that "
-            f"is a multiple of it)",
+            f"{train.num_devices}; e.g. train.num_envs={fixed} (for CRL agent.buffer_size "
+            f"must then be a multiple of it too)",
         )
     if train.num_devices > 1:
         import jax  # only asked when several devices are wanted
@@ -357,7 +361,7 @@ def validate(config: Config) -> Config:
             raise ConfigError(
                 "train.num_devices",
                 f"{train.num_devices} devices asked for, {available} available "
-                f"({jax.default_backend()}); use --num-devices {fits} (on a CPU, "
+                f"({jax.default_backend()}); use train.num_devices={fits} (on a CPU, "
                 f"XLA_FLAGS=--xla_force_host_platform_device_count=N simulates N devices)",
             )
     needed = train.steps_per_iteration * train.num_evals
@@ -366,8 +370,7 @@ def validate(config: Config) -> Config:
             "train.total_env_steps",
             f"{train.total_env_steps} is less than one iteration per evaluation "
             f"(num_envs * unroll_length * unrolls_per_iteration * num_evals = {needed}); use "
-            f"--total-env-steps {needed} "
-            f"or more, or lower --num-evals",
+            f"train.total_env_steps={needed} or more, or lower train.num_evals",
         )
     if isinstance(config.agent, CRLConfig):
         _validate_crl(config)
@@ -402,14 +405,14 @@ def _validate_ppo(config: Config) -> None:
             "agent.num_minibatches",
             f"advantage_estimation=per_minibatch splits the trajectories into minibatches of "
             f"whole ones, so it must divide num_envs * unrolls_per_iteration = {columns}; e.g. "
-            f"--num-minibatches {_nearest_divisor(columns, agent.num_minibatches)}",
+            f"agent.num_minibatches={_nearest_divisor(columns, agent.num_minibatches)}",
         )
     batch = train.steps_per_iteration
     if batch % agent.num_minibatches:
         raise ConfigError(
             "agent.num_minibatches",
             f"must divide num_envs * unroll_length * unrolls_per_iteration = {batch}; e.g. "
-            f"--num-minibatches {_nearest_divisor(batch, agent.num_minibatches)}",
+            f"agent.num_minibatches={_nearest_divisor(batch, agent.num_minibatches)}",
         )
 
 
@@ -432,7 +435,7 @@ def _validate_crl(config: Config) -> None:
         raise ConfigError(
             "train.normalize_observations",
             "CRL compares states and goals in the same coordinates, so it does not normalise "
-            "observations; pass --no-normalize-observations",
+            "observations; use train.normalize_observations=False",
         )
     _positive(agent, "agent", "width", "representation_size", "batch_size")
     _positive(agent, "agent", "critic_learning_rate", "actor_learning_rate")
@@ -445,8 +448,9 @@ def _validate_crl(config: Config) -> None:
         raise ConfigError(
             "train.unrolls_per_iteration",
             "CRL's replay buffer stores each environment's steps as one continuing column, "
-            "so it collects one unroll per iteration; use --unroll-length "
-            f"{train.unroll_length * train.unrolls_per_iteration} --unrolls-per-iteration 1",
+            "so it collects one unroll per iteration; use train.unroll_length="
+            f"{train.unroll_length * train.unrolls_per_iteration} and "
+            "train.unrolls_per_iteration=1",
         )
     _residual_depth(agent.depth, "agent.depth")
     for network in NETWORK_NAMES:
@@ -477,34 +481,34 @@ def _validate_crl(config: Config) -> None:
         raise ConfigError(
             "agent.buffer_size",
             f"must be a multiple of num_envs = {train.num_envs} (the buffer stores whole "
-            f"environment columns); e.g. --buffer-size {valid}",
+            f"environment columns); e.g. agent.buffer_size={valid}",
         )
     if agent.buffer_size // train.num_envs < longest:
         raise ConfigError(
             "agent.buffer_size",
             f"holds {agent.buffer_size // train.num_envs} steps per environment, fewer than "
             f"one episode (episode_length {env.episode_length}) or one collect (unroll_length "
-            f"{train.unroll_length}); use --buffer-size {valid} or more",
+            f"{train.unroll_length}); use agent.buffer_size={valid} or more",
         )
     if agent.buffer_size < agent.batch_size:
         raise ConfigError(
             "agent.buffer_size",
             f"{agent.buffer_size} is smaller than batch_size {agent.batch_size}; use "
-            f"--buffer-size {valid} or a smaller --batch-size",
+            f"agent.buffer_size={valid} or a smaller agent.batch_size",
         )
     if agent.warmup_env_steps > agent.buffer_size:
         raise ConfigError(
             "agent.warmup_env_steps",
             f"{agent.warmup_env_steps} exceeds buffer_size {agent.buffer_size}, so training "
-            f"would never start; use --warmup-env-steps {agent.buffer_size} or less",
+            f"would never start; use agent.warmup_env_steps={agent.buffer_size} or less",
         )
     total = train.num_iterations * train.steps_per_iteration
     if agent.warmup_env_steps >= total:
         raise ConfigError(
             "agent.warmup_env_steps",
             f"{agent.warmup_env_steps} is not below the run's {total} env steps, so no "
-            f"gradient step would ever be taken; lower --warmup-env-steps or raise "
-            f"--total-env-steps",
+            f"gradient step would ever be taken; lower agent.warmup_env_steps or raise "
+            f"train.total_env_steps",
         )
 
 

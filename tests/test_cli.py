@@ -84,6 +84,17 @@ def test_existing_run_directory_is_never_overwritten(finished_run):
     assert (run_dir / "summary.json").read_text() == before
 
 
+def test_library_field_names_become_flags():
+    from experiments.run import as_flags
+
+    text = "use train.num_envs=64 (agent.buffer_size too), env.single_goal=False; train.seed."
+    assert as_flags(text) == "use --num-envs 64 (--buffer-size too), --no-single-goal; --seed."
+    assert as_flags("agent.learning_rate=0.5.") == "--learning-rate 0.5."
+    assert as_flags("XLA_FLAGS=--xla_force_host_platform_device_count=N") == (
+        "XLA_FLAGS=--xla_force_host_platform_device_count=N"
+    )
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -95,9 +106,10 @@ def test_existing_run_directory_is_never_overwritten(finished_run):
         (["ppo-cartpole", "--no-such-field", "1"], "--no-such-field"),
         (["crl-point-umaze", "--depth", "6"], "agent.depth (--depth): must be a positive multiple"),
         (["crl-point-umaze", "--buffer-size", "640"], "--buffer-size 6400 or more"),
+        (["crl-point-umaze", "--normalize-observations"], "use --no-normalize-observations"),
         (["crl-point-umaze", "--future-goal-discount", "1.5"], "must be in (0, 1)"),
         (["crl-point-umaze", "--name", "cartpole"], "CRL needs a goal-conditioned environment"),
-        (["ppo-cartpole", "--single-goal"], "cartpole is not goal-conditioned"),
+        (["ppo-cartpole", "--single-goal"], "not goal-conditioned; use --no-single-goal"),
     ],
 )
 def test_bad_input_exits_2_without_traceback_or_run_dir(tmp_path, args, message):

@@ -8,8 +8,8 @@ from purerl.config import replace
     "overrides,field,hint",
     [
         (dict(num_envs=0), "train.num_envs", "positive"),
-        (dict(num_minibatches=7), "agent.num_minibatches", "--num-minibatches 8"),
-        (dict(total_env_steps=1000), "train.total_env_steps", "--total-env-steps 20480"),
+        (dict(num_minibatches=7), "agent.num_minibatches", "agent.num_minibatches=8"),
+        (dict(total_env_steps=1000), "train.total_env_steps", "train.total_env_steps=20480"),
         (dict(discount=1.5), "agent.discount", "[0.0, 1.0]"),
         (dict(name="nope"), "env.name", "cartpole"),
         (dict(backend="spring"), "env.backend", "jax"),
@@ -23,19 +23,19 @@ from purerl.config import replace
         (
             dict(advantage_estimation="per_minibatch", num_minibatches=5),
             "agent.num_minibatches",
-            "--num-minibatches 4",
+            "agent.num_minibatches=4",
         ),
         (dict(unrolls_per_iteration=0), "train.unrolls_per_iteration", "positive"),
         # 64 envs x 3 unrolls = 192 trajectories: 7 does not divide them; 6 does (not 64).
         (
             dict(unrolls_per_iteration=3, advantage_estimation="per_minibatch", num_minibatches=7),
             "agent.num_minibatches",
-            "--num-minibatches 6",
+            "agent.num_minibatches=6",
         ),
         (
             dict(unrolls_per_iteration=2, total_env_steps=10 * 4096 - 1),
             "train.total_env_steps",
-            "--total-env-steps 40960",
+            "train.total_env_steps=40960",
         ),
     ],
 )

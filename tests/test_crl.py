@@ -52,16 +52,16 @@ def test_config_names_match_the_loss_registries():
         (with_agent(depth=-5), "agent.depth", "e.g. 4"),
         (with_agent(warmup_env_steps=320), "agent.warmup_env_steps", "no gradient step"),
         (with_agent(actor_depth=10), "agent.actor_depth", "8 or 12"),
-        (with_agent(buffer_size=8 * 40 + 3), "agent.buffer_size", "--buffer-size 328"),
-        (with_agent(buffer_size=8 * 15), "agent.buffer_size", "--buffer-size 160"),
-        (with_agent(batch_size=400), "agent.buffer_size", "smaller --batch-size"),
+        (with_agent(buffer_size=8 * 40 + 3), "agent.buffer_size", "agent.buffer_size=328"),
+        (with_agent(buffer_size=8 * 15), "agent.buffer_size", "agent.buffer_size=160"),
+        (with_agent(batch_size=400), "agent.buffer_size", "smaller agent.batch_size"),
         (with_agent(future_goal_discount=1.0), "agent.future_goal_discount", "(0, 1)"),
-        (with_agent(warmup_env_steps=10_000), "agent.warmup_env_steps", "--warmup-env-steps 320"),
+        (with_agent(warmup_env_steps=10_000), "agent.warmup_env_steps", "warmup_env_steps=320"),
         (dataclasses.replace(SMALL, env=EnvConfig("cartpole")), "env.name", "point_umaze"),
         (
             dataclasses.replace(SMALL, train=TrainConfig(num_envs=8, unroll_length=10)),
             "train.normalize_observations",
-            "--no-normalize-observations",
+            "train.normalize_observations=False",
         ),
         (
             dataclasses.replace(
@@ -69,7 +69,7 @@ def test_config_names_match_the_loss_registries():
                 train=dataclasses.replace(SMALL.train, unroll_length=5, unrolls_per_iteration=2),
             ),
             "train.unrolls_per_iteration",
-            "--unroll-length 10 --unrolls-per-iteration 1",
+            "train.unroll_length=10 and train.unrolls_per_iteration=1",
         ),
     ],
 )
