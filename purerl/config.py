@@ -372,10 +372,10 @@ def validate(config: Config) -> Config:
             f"(num_envs * unroll_length * unrolls_per_iteration * num_evals = {needed}); use "
             f"train.total_env_steps={needed} or more, or lower train.num_evals",
         )
-    if isinstance(config.agent, CRLConfig):
-        _validate_crl(config)
-    else:
-        _validate_ppo(config)
+    validate_agent = {PPOConfig: _validate_ppo, CRLConfig: _validate_crl}.get(type(config.agent))
+    if validate_agent is None:
+        raise ConfigError("agent", f"unknown agent config {type(config.agent).__name__}")
+    validate_agent(config)
     return config
 
 
@@ -530,7 +530,9 @@ AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig, "crl": CRLConfig}
 
 def to_dict(config: Config) -> dict:
     """A JSON-ready dict of `config`, with "agent_type" naming the agent's config class."""
-    agent_type = next(k for k, cls in AGENT_CONFIGS.items() if isinstance(config.agent, cls))
+    agent_type = next((k for k, cls in AGENT_CONFIGS.items() if type(config.agent) is cls), None)
+    if agent_type is None:
+        raise ConfigError("agent", f"unknown agent config {type(config.agent).__name__}")
     return {**dataclasses.asdict(config), "agent_type": agent_type}
 
 
@@ -543,7 +545,14 @@ def from_dict(data: dict) -> Config:
             **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
         )
 
-    agent_cls = AGENT_CONFIGS[data.get("agent_type", "ppo")]
+    agent_type = data.get("agent_type")
+    if agent_type not in AGENT_CONFIGS:
+        raise ConfigError(
+            "agent_type",
+            f"{agent_type!r} names no agent; the saved config must say one of "
+            f"{', '.join(AGENT_CONFIGS)}",
+        )
+    agent_cls = AGENT_CONFIGS[agent_type]
     return Config(
         build(EnvConfig, data["env"]),
         build(TrainConfig, data["train"]),

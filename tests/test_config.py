@@ -1,7 +1,19 @@
+import dataclasses
+import json
+
 import pytest
 
-from purerl import Config, ConfigError, EnvConfig, PPOConfig, TrainConfig, validate
-from purerl.config import replace
+from purerl import (
+    Config,
+    ConfigError,
+    CRLConfig,
+    EnvConfig,
+    PPOConfig,
+    TrainConfig,
+    build_agent,
+    validate,
+)
+from purerl.config import from_dict, replace, to_dict
 
 
 @pytest.mark.parametrize(
@@ -91,3 +103,29 @@ def test_crl_presets_fit_their_environments():
     for name, preset in PRESETS.items():
         if name.startswith("crl-"):
             assert isinstance(Trainer(preset.config).agent, CRLAgent), name
+
+
+@pytest.mark.parametrize("agent", [PPOConfig(num_epochs=2), CRLConfig(depth=8)])
+def test_config_dict_round_trip_keeps_the_agent_type(agent):
+    config = Config(env=EnvConfig("point_umaze"), agent=agent)
+    data = to_dict(config)
+    assert from_dict(json.loads(json.dumps(data))) == config
+
+
+def test_no_silent_fallback_to_ppo():
+    """An unknown or missing agent type is an error everywhere, never PPO by default."""
+    data = to_dict(Config())
+    del data["agent_type"]
+    with pytest.raises(ConfigError, match="names no agent") as error:
+        from_dict(data)
+    assert error.value.field == "agent_type"
+
+    @dataclasses.dataclass(frozen=True)
+    class OtherConfig:
+        learning_rate: float = 1e-3
+
+    config = Config(agent=OtherConfig())
+    for check in (validate, to_dict, lambda c: build_agent(c, None)):
+        with pytest.raises(ConfigError) as error:
+            check(config)
+        assert error.value.field == "agent"
