@@ -101,8 +101,8 @@ def config_errors():
         yield
     except ConfigError as error:
         flag = as_flags(error.field)
-        message = as_flags(error.args[0])
-        raise UsageError(f"invalid config {error.field} ({flag}): {message}") from None
+        where = error.field if flag == error.field else f"{error.field} ({flag})"
+        raise UsageError(f"invalid config {where}: {as_flags(error.args[0])}") from None
 
 
 _FIELD = re.compile(r"\b(?:env|train|agent)\.([a-z_]+)(?:=(\S+?))?(?=[\s,;)]|\.?$)")
