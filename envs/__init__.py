@@ -10,6 +10,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     # Every MJCF load warns that brax's pipelines are unmaintained; we choose them knowingly.
     warnings.filterwarnings("ignore", message="Brax System", category=UserWarning)
     import brax.envs  # noqa: F401
+    from brax.envs.base import Env, State  # the API every environment here implements
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
@@ -34,12 +35,14 @@ __all__ = [
     "AntMaze",
     "AutoResetBatch",
     "CartPole",
+    "Env",
     "EnvSpec",
     "OWN_NAMES",
     "EpisodeTracker",
     "HumanoidGoal",
     "PointMaze",
     "PointReach",
+    "State",
     "backends_for",
     "make",
     "names",

@@ -12,10 +12,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from brax.envs.base import Env, State
 from flax import struct
 
 import envs
+from envs import Env, State  # through envs, which keeps mujoco's import message off stdout
 from purerl.agents import build_agent
 from purerl.config import Config, validate
 from purerl.types import Agent, Metrics, Transition, unrolls_to_columns

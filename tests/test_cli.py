@@ -84,6 +84,19 @@ def test_existing_run_directory_is_never_overwritten(finished_run):
     assert (run_dir / "summary.json").read_text() == before
 
 
+@pytest.mark.parametrize(
+    "statement", ["from purerl import Trainer", "from purerl import parallel", "import envs"]
+)
+def test_importing_the_library_prints_nothing(statement):
+    """mujoco prints a message on import; whichever module loads brax first, stdout stays
+    clean (scripts print JSON or tables there)."""
+    result = subprocess.run(
+        [sys.executable, "-c", statement], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+
+
 def test_library_field_names_become_flags():
     from experiments.run import as_flags
 
