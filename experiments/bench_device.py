@@ -41,6 +41,8 @@ import sys
 import time
 from pathlib import Path
 
+from experiments.atomic import write_text_atomic
+
 REPO = Path(__file__).resolve().parent.parent
 
 BRAX_ANT_GEOMETRY = [
@@ -57,8 +59,8 @@ QUICK_GEOMETRY = [
 ]  # fmt: skip
 
 
-def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], int, Path]]:
-    """(name, command, time limit in seconds, results file) of every part, in order."""
+def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Path]]:
+    """(name, command, results file) of every part, in the order they run."""
     py = [sys.executable, "-m"]
     quick = args.quick
     speed = [
@@ -87,15 +89,12 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], int
         "--max-unrolled-depth", "16",
         "--json", str(out / "depth.json"),
     ]  # fmt: skip
-    results = {
-        "speed-purejaxrl": out / "speed-purejaxrl.json",
-        "speed-brax": out / "speed-brax.json",
-        "million-envs": out / "million-envs" / "summary.json",
-        "depth": out / "depth.json",
-    }
-    commands = {"speed-purejaxrl": speed, "speed-brax": brax, "million-envs": million}
-    commands["depth"] = depth
-    return [(name, commands[name], args.limit_s[name], results[name]) for name in results]
+    return [
+        ("speed-purejaxrl", speed, out / "speed-purejaxrl.json"),
+        ("speed-brax", brax, out / "speed-brax.json"),
+        ("million-envs", million, out / "million-envs" / "summary.json"),
+        ("depth", depth, out / "depth.json"),
+    ]
 
 
 def machine() -> dict:
@@ -168,7 +167,6 @@ def main(argv=None) -> dict:
         if part not in limits or not seconds.isdigit():
             p.error(f"--limit-s takes PART=SECONDS with PART one of {', '.join(limits)}")
         limits[part] = int(seconds)
-    args.limit_s = limits
 
     args.out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false", PYTHONUNBUFFERED="1")
@@ -176,11 +174,11 @@ def main(argv=None) -> dict:
     print(f"[device] {json.dumps(report['machine'])}", flush=True)
     work = args.work or args.out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    for name, command, limit_s, results in parts(args, work):
+    for name, command, results in parts(args, work):
         if args.only and name not in args.only:
             continue
-        report["parts"][name] = run_part(name, command, limit_s, results, args.out, env)
-        (args.out / "device.json").write_text(json.dumps(report, indent=1) + "\n")
+        report["parts"][name] = run_part(name, command, limits[name], results, args.out, env)
+        write_text_atomic(args.out / "device.json", json.dumps(report, indent=1) + "\n")
     return report
 
 

@@ -6,15 +6,15 @@ Run (one benchmark at a time -- parallel runs pollute each other's timings)::
     python -m experiments.bench_ppo --env ant --backend spring
     python -m experiments.bench_ppo --env inverted_pendulum --backend generalized
 
-Side by side, on the same environment, batch geometry (num_envs x unroll_length per
-iteration, num_minibatches, num_epochs) and network sizes (Brax's defaults: policy
-(32,)*4, value (256,)*5, swish; discount 0.97, reward scale 1, observation
-normalisation on), it measures:
+Side by side, on the same environment, batch geometry (num_envs x unrolls_per_iteration
+unrolls of unroll_length per iteration, num_minibatches, num_epochs) and network sizes
+(Brax's defaults: policy (32,)*4, value (256,)*5, swish; discount 0.97, reward scale 1,
+observation normalisation on), it measures:
 
 1. ``ours``: purerl training, ``jax.jit(trainer.run_iterations, static_argnums=1)``
    called with ``n`` iterations.  The first call compiles (and runs); the
    following call(s) are timed with ``block_until_ready``.  Steps per call =
-   ``n * num_envs * unroll_length``.  No evaluation inside.
+   ``n * num_envs * unroll_length * unrolls_per_iteration``.  No evaluation inside.
 2. ``brax``: Brax's own ``ppo.train`` in the separate ``.bench-venv``
    (``experiments/bench_brax_anchor.py``, jax 0.8.0) with the same arguments.
    Its ``train_only_env_steps_per_second`` (Brax's own ``training/walltime``,
@@ -23,7 +23,7 @@ normalisation on), it measures:
    epochs of ``ceil(n / 2)`` iterations each, so its compile-free window (the
    last two epochs) covers about ``n`` iterations, like ours.
 3. ``simulator``: the same batched auto-reset env (``trainer.env.step``) with
-   uniform random actions in [-1, 1], ``lax.scan`` over ``unroll_length``, scanned
+   uniform random actions in [-1, 1], ``lax.scan`` over the iteration's steps per env, scanned
    ``n`` times -- the raw cost of the env steps one iteration consumes.
 4. ``update``: ``trainer.agent.update`` on one fixed collected trajectory,
    scanned ``n`` times; time per update (GAE + normaliser + epochs x minibatches).

@@ -33,6 +33,7 @@ from pathlib import Path
 import jax
 
 from experiments import hlo_loops
+from experiments.atomic import write_text_atomic
 from experiments.bench_args import add_geometry, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 
@@ -203,7 +204,8 @@ def main(argv=None) -> dict:
         result["ratio"] = result["ours_env_steps_per_second"] / median("purejaxrl")
     write(result, args.json)  # first without the breakdown, so a time limit cannot lose it
     if args.hlo_dir:
-        programs = sorted(str(path) for path in Path(args.hlo_dir).glob("*.hlo.txt"))
+        names = ["purerl.hlo.txt"] + ([] if args.skip_anchor else ["purejaxrl.hlo.txt"])
+        programs = [str(Path(args.hlo_dir) / name) for name in names]
         trees = hlo_loops.main([*programs, "--json", str(Path(args.hlo_dir) / "hlo_loops.json")])
         result["hlo_loops"] = {Path(path).name: tree for path, tree in trees.items()}
         write(result, args.json)
@@ -217,7 +219,7 @@ def main(argv=None) -> dict:
 def write(result: dict, path: str | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(result, indent=1) + "\n")
+        write_text_atomic(Path(path), json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

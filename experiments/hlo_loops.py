@@ -24,7 +24,11 @@ FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
 _HEADER = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$")
 _OPCODE = re.compile(r"([a-z][\w\-]*)\(")
 _BODY = re.compile(r"body=%?([\w.\-]+)")
-_CALLED = re.compile(r"(?:calls|to_apply|branch_computations)=\{?%?([\w.\-]+)")
+_CALLED = re.compile(r"(?:calls|to_apply)=%?([\w.\-]+)")
+_BRANCHES = re.compile(
+    r"(?:branch_computations=\{([^}]*)\}|true_computation=%?([\w.\-]+), "
+    r"false_computation=%?([\w.\-]+))"
+)
 _TRIPS = re.compile(r"known_trip_count[^0-9]*(\d+)")
 
 
@@ -64,9 +68,19 @@ def opcode(line: str) -> str:
     return match.group(1) if match else "?"
 
 
+def branches(line: str) -> list[str]:
+    """The branch computations of a conditional line, in either of XLA's two spellings."""
+    match = _BRANCHES.search(line)
+    if match is None:
+        return []
+    if match.group(1) is not None:
+        return [name.strip().lstrip("%") for name in match.group(1).split(",")]
+    return [match.group(2), match.group(3)]
+
+
 def loop_tree(text: str) -> list[dict]:
     """Every while loop in program order: depth (1 = outermost), per-trip operation count of
-    its own body (calls and conditionals it makes inlined), the count by kind, and XLA's
+    its own body (calls inlined; of a conditional, its largest branch), the count by kind, XLA's
     known trip count where it has one. The entry computation comes first, as depth 0."""
     comps, entry = computations(text)
     rows: list[dict] = []
@@ -81,11 +95,13 @@ def loop_tree(text: str) -> list[dict]:
                 loops.append((_BODY.search(line).group(1), line))
                 continue
             if op in ("call", "conditional"):
-                for called in _CALLED.findall(line):
-                    if called in comps and called not in seen:
-                        sub, sub_loops = own_ops(called, seen | {called})
-                        counts += sub
-                        loops += sub_loops
+                # A call runs its computation; a conditional runs one of its branches, counted
+                # as the largest (an upper bound per trip). Loops in any branch are listed.
+                called = _CALLED.findall(line) if op == "call" else branches(line)
+                inlined = [own_ops(c, seen | {c}) for c in called if c in comps and c not in seen]
+                if inlined:
+                    counts += max((sub for sub, _ in inlined), key=lambda c: sum(c.values()))
+                    loops += [loop for _, sub_loops in inlined for loop in sub_loops]
                 continue
             if op not in FREE:
                 counts[op] += 1

@@ -38,6 +38,24 @@ BRAX_PPO = PPOConfig(
     advantage="one_step_lambda_return",
 )
 
+
+def brax_published(env: str, num_envs: int, total_env_steps: int, **train) -> Config:
+    """Brax's published settings for its spring tasks (ant, inverted_double_pendulum): 16
+    unrolls of 5 per update (batch_size num_envs / 2 x 32 minibatches), Brax's algorithm with
+    reward scaling 10."""
+    return Config(
+        EnvConfig(env, backend="spring", episode_length=1000),
+        TrainConfig(
+            num_envs=num_envs,
+            unroll_length=5,
+            unrolls_per_iteration=16,
+            total_env_steps=total_env_steps,
+            **train,
+        ),
+        dataclasses.replace(BRAX_PPO, reward_scale=10.0),
+    )
+
+
 # The paper's settings for its Brax tasks ("1000 Layer Networks for Self-Supervised RL"):
 # 512 envs x unroll 62 = 31,744 env steps per collect and ~800 gradient steps ("UTD 1:40"),
 # batch 512, a buffer of 10,000 steps per env; depth 64 is where its largest gains appear.
@@ -122,18 +140,7 @@ PRESETS: dict[str, Preset] = {
         "16 unrolls of 5 per update (batch_size 1024 x 32 minibatches), reward scaling 10, "
         "on a CPU budget of 2M steps (Brax publishes 20M); return ~400 -> ~1000 by then, as "
         "Brax's own trainer (docs/PPO_PARITY.md).",
-        Config(
-            EnvConfig("inverted_double_pendulum", backend="spring", episode_length=1000),
-            TrainConfig(
-                num_envs=2048,
-                unroll_length=5,
-                unrolls_per_iteration=16,
-                total_env_steps=1_966_080,
-                num_evals=6,
-                num_eval_envs=16,
-            ),
-            dataclasses.replace(BRAX_PPO, reward_scale=10.0),
-        ),
+        brax_published("inverted_double_pendulum", 2048, 1_966_080, num_evals=6, num_eval_envs=16),
     ),
     "ppo-hopper": Preset(
         "GPU-sized: PPO on brax hopper (generalized backend), 50M steps.",
@@ -153,18 +160,7 @@ PRESETS: dict[str, Preset] = {
     "ppo-ant": Preset(
         "GPU-sized: Brax's PPO with its published ant settings (spring backend), 50M steps: "
         "4096 envs, 16 unrolls of 5 per update (Brax's batch_size 2048 x 32 minibatches).",
-        Config(
-            EnvConfig("ant", backend="spring", episode_length=1000),
-            TrainConfig(
-                num_envs=4096,
-                unroll_length=5,
-                unrolls_per_iteration=16,
-                total_env_steps=50_000_000,
-                num_evals=10,
-                num_eval_envs=128,
-            ),
-            dataclasses.replace(BRAX_PPO, reward_scale=10.0),
-        ),
+        brax_published("ant", 4096, 50_000_000, num_evals=10, num_eval_envs=128),
         gpu_sized=True,
     ),
     "ppo-humanoid": Preset(
