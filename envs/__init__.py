@@ -18,10 +18,11 @@ from envs.humanoid_goal import HumanoidGoal
 from envs.maze import PointMaze
 from envs.registry import (
     BRAX_BACKENDS,
-    GOAL_NAMES,
     OWN_NAMES,
     EnvSpec,
     backends_for,
+    goal_names,
+    is_goal_conditioned,
     make,
     names,
     spec,
@@ -30,7 +31,6 @@ from envs.wrappers import AutoResetBatch, EpisodeTracker
 
 __all__ = [
     "BRAX_BACKENDS",
-    "GOAL_NAMES",
     "AntGoal",
     "AntMaze",
     "AutoResetBatch",
@@ -44,6 +44,8 @@ __all__ = [
     "PointReach",
     "State",
     "backends_for",
+    "goal_names",
+    "is_goal_conditioned",
     "make",
     "names",
     "spec",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from brax.envs.base import Env
 from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal
-from envs.maze import point_bigmaze, point_maze_open, point_umaze
+from envs.maze import PointMaze
 
 BRAX_BACKENDS = ("generalized", "spring", "positional", "mjx")
 
@@ -19,9 +20,9 @@ BRAX_BACKENDS = ("generalized", "spring", "positional", "mjx")
 _OWN_JAX: dict[str, Callable[..., Env]] = {
     "cartpole": CartPole,
     "point_reach": PointReach,
-    "point_maze_open": point_maze_open,
-    "point_umaze": point_umaze,
-    "point_bigmaze": point_bigmaze,
+    "point_maze_open": functools.partial(PointMaze, layout="open"),
+    "point_umaze": functools.partial(PointMaze, layout="umaze"),
+    "point_bigmaze": functools.partial(PointMaze, layout="bigmaze"),
 }
 # purerl's environments built on a brax physics pipeline: they take `backend` like brax's.
 _OWN_BRAX: dict[str, Callable[..., Env]] = {
@@ -31,14 +32,19 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
-GOAL_NAMES = (
-    "point_maze_open",
-    "point_umaze",
-    "point_bigmaze",
-    "ant_goal",
-    "ant_umaze",
-    "humanoid_goal",
-)
+
+
+def is_goal_conditioned(name: str) -> bool:
+    """Whether environment `name` is goal-conditioned, known without building it: its class
+    declares `achieved_goal_indices` (the contract of envs/goal.py). brax's own environments
+    are not goal-conditioned."""
+    maker = _OWN.get(name)
+    return hasattr(getattr(maker, "func", maker), "achieved_goal_indices")
+
+
+def goal_names() -> tuple[str, ...]:
+    """The goal-conditioned environments, sorted."""
+    return tuple(name for name in OWN_NAMES if is_goal_conditioned(name))
 
 
 @dataclass(frozen=True)

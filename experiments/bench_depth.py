@@ -40,8 +40,8 @@ import jax.numpy as jnp
 import optax
 
 import envs
-from purerl.agents.crl import CRLAgent
-from purerl.config import CRLConfig
+from purerl import CRLConfig
+from purerl.agents.crl.agent import CRLAgent
 from purerl.networks import ResidualTrunk
 from purerl.replay import insert
 

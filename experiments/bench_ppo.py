@@ -165,7 +165,6 @@ def make_config(args: argparse.Namespace) -> Config:
             total_env_steps=n * args.num_envs * args.unroll_length * args.unrolls_per_iteration,
             num_evals=1,
             num_eval_envs=args.brax_num_eval_envs,
-            normalize_observations=True,
             seed=args.seed,
         ),
         agent=PPOConfig(

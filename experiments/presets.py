@@ -73,7 +73,6 @@ PAPER_CRL_TRAIN = TrainConfig(
     total_env_steps=100_000_000,
     num_evals=50,
     num_eval_envs=128,
-    normalize_observations=False,
 )
 # CPU-sized contrastive RL on the point-mass U-maze: learns in a minute or two on a laptop.
 POINT_CRL = CRLConfig(
@@ -90,7 +89,6 @@ POINT_CRL_TRAIN = TrainConfig(
     total_env_steps=200_000,
     num_evals=10,
     num_eval_envs=64,
-    normalize_observations=False,
 )
 
 # brax inverted_pendulum on a CPU: purerl's preset and Brax's settings share the geometry.

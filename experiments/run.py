@@ -257,7 +257,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
     start = time.perf_counter()
     key = jax.random.PRNGKey(config.train.seed)
     mesh = parallel.make_mesh(config.train.num_devices)
-    shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh)
+    shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh, config.agent)
     out = (shardings, parallel.replicated(mesh))
     state = jax.jit(trainer.init, out_shardings=shardings)(key)
     iterations = config.train.iterations_per_eval
@@ -291,7 +291,9 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
     wall_start = time.perf_counter() - done["wall_time_s"]
     record: dict = {}
     # Goal-conditioned runs are judged by success, others by return.
-    headline = "eval/success_rate" if config.env.name in envs.GOAL_NAMES else "eval/episode_return"
+    headline = (
+        "eval/success_rate" if envs.is_goal_conditioned(config.env.name) else "eval/episode_return"
+    )
     sinks = make_sinks(
         run_dir,
         spec.sinks,

@@ -1,27 +1,17 @@
 """purerl: fully jitted reinforcement learning over vmapped Brax environments.
 
-The configuration classes import nothing heavy; the agents and the training loop (jax, flax,
-brax) load on first use, so building or printing a config (`python -m experiments.run
---help`) starts in a fraction of a second.
+The configuration classes import nothing heavy; the training loop (jax, flax, brax) loads on
+first use, so building or printing a config (`python -m experiments.run --help`) starts in a
+fraction of a second. Every registered agent's config class is an attribute too
+(`purerl.PPOConfig`, `purerl.CRLConfig`, ...), looked up in the agent registry.
 """
 
 import importlib
 
-from purerl.config import (
-    Config,
-    ConfigError,
-    CRLConfig,
-    EnvConfig,
-    PPOConfig,
-    TrainConfig,
-    validate,
-)
+from purerl.agents import registry
+from purerl.config import Config, ConfigError, EnvConfig, TrainConfig, validate
 
 _LAZY = {
-    "CRLAgent": "purerl.agents",
-    "CRLState": "purerl.agents",
-    "PPOAgent": "purerl.agents",
-    "PPOState": "purerl.agents",
     "build_agent": "purerl.agents",
     "Trainer": "purerl.loop",
     "TrainState": "purerl.loop",
@@ -32,25 +22,29 @@ _LAZY = {
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'purerl' has no attribute {name!r}")
+    else:
+        configs = {spec.config.__name__: spec.config for spec in registry.specs()}
+        if name not in configs:
+            raise AttributeError(f"module 'purerl' has no attribute {name!r}")
+        value = configs[name]
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 __all__ = [
-    "CRLAgent",
-    "CRLConfig",
-    "CRLState",
     "Config",
     "ConfigError",
     "EnvConfig",
-    "PPOAgent",
-    "PPOConfig",
-    "PPOState",
     "TrainConfig",
     "TrainState",
     "Trainer",
     "build_agent",
     "make_train",
+    "registry",
     "validate",
+    *(spec.config.__name__ for spec in registry.specs()),
 ]

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purerl.checks import residual_depth_problem
 from purerl.distributions import Categorical, ClippedNormal, TanhNormal
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish, "elu": nn.elu}
@@ -162,13 +163,9 @@ def _residual_dense(features: int, name: str) -> nn.Dense:
 
 def _check_residual_fields(depth: int, activation: str, normalization: str) -> None:
     """Raise ValueError naming the field and a fix, instead of silently rounding the depth."""
-    if depth <= 0 or depth % 4 != 0:
-        lower, upper = max(4, depth // 4 * 4), max(4, (depth + 3) // 4 * 4)
-        fix = f"use {lower}" if lower == upper else f"use {lower} or {upper}"
-        raise ValueError(
-            "depth must be a positive multiple of 4 (it counts the Dense layers inside residual "
-            f"blocks of 4 layers each); got {depth}, e.g. {fix}"
-        )
+    problem = residual_depth_problem(depth)
+    if problem is not None:
+        raise ValueError(f"depth {problem}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     if normalization not in NORMALIZATIONS:

@@ -15,6 +15,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from purerl.parallel import ENV_AXIS
 
 
 @struct.dataclass
@@ -120,3 +124,25 @@ def sample_with_future(
         return jax.tree.map(lambda x: x[row(ages), env], buffer.data)
 
     return gather(age), gather(age + offsets), offsets
+
+
+def buffer_shardings(agent_state: Any, mesh: Mesh) -> Any:
+    """Shardings for an agent state holding TrajectoryBuffers (or its eval_shape): every
+    buffer split along its environment columns over the mesh's environment axis, the rest
+    (parameters, optimiser states) replicated. An agent with a buffer registers this as its
+    `AgentSpec.shardings`, so each device keeps the columns of the environments it steps."""
+    replicated = NamedSharding(mesh, P())
+    columns = NamedSharding(mesh, P(None, ENV_AXIS))
+
+    def leaf(node):
+        if not isinstance(node, TrajectoryBuffer):
+            return replicated
+        return TrajectoryBuffer(
+            data=jax.tree.map(lambda _: columns, node.data),
+            trajectory_id=columns,
+            next_id=NamedSharding(mesh, P(ENV_AXIS)),
+            position=replicated,
+            size=replicated,
+        )
+
+    return jax.tree.map(leaf, agent_state, is_leaf=lambda node: isinstance(node, TrajectoryBuffer))

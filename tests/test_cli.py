@@ -119,7 +119,7 @@ def test_library_field_names_become_flags():
         (["ppo-cartpole", "--no-such-field", "1"], "--no-such-field"),
         (["crl-point-umaze", "--depth", "6"], "agent.depth (--depth): must be a positive multiple"),
         (["crl-point-umaze", "--buffer-size", "640"], "--buffer-size 6400 or more"),
-        (["crl-point-umaze", "--normalize-observations"], "use --no-normalize-observations"),
+        (["crl-point-umaze", "--normalize-observations"], "--normalize-observations"),
         (["crl-point-umaze", "--future-goal-discount", "1.5"], "must be in (0, 1)"),
         (["crl-point-umaze", "--name", "cartpole"], "CRL needs a goal-conditioned environment"),
         (["ppo-cartpole", "--single-goal"], "not goal-conditioned; use --no-single-goal"),

@@ -30,7 +30,7 @@ from purerl.config import from_dict, replace, to_dict
         (dict(max_grad_norm=0.0), "agent.max_grad_norm", "use None to turn clipping off"),
         (dict(adam_epsilon=0.0), "agent.adam_epsilon", "positive"),
         (dict(min_std=-0.1), "agent.min_std", "positive"),
-        (dict(observation_clip=0.0), "train.observation_clip", "use None for no clipping"),
+        (dict(observation_clip=0.0), "agent.observation_clip", "use None for no clipping"),
         # 64 envs do not split into 5 minibatches of whole trajectories (2048 steps would).
         (
             dict(advantage_estimation="per_minibatch", num_minibatches=5),
@@ -98,7 +98,8 @@ def test_every_preset_validates():
 def test_crl_presets_fit_their_environments():
     """Building the trainer checks the environment's declared goal indices against the agent."""
     from experiments.presets import PRESETS
-    from purerl import CRLAgent, Trainer
+    from purerl import Trainer
+    from purerl.agents.crl.agent import CRLAgent
 
     for name, preset in PRESETS.items():
         if name.startswith("crl-"):

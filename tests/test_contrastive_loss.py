@@ -5,22 +5,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl.losses import (
+from purerl.agents.crl.loss import (
     ENERGIES,
     ENERGY_NAMES,
     OBJECTIVE_NAMES,
     OBJECTIVES,
-    actor_loss,
-    alpha_loss,
     backward_infonce,
     binary_nce,
     contrastive_metrics,
     critic_loss,
-    default_target_entropy,
     forward_infonce,
     logsumexp_penalty,
     symmetric_infonce,
 )
+from purerl.losses import actor_loss, alpha_loss, default_target_entropy
 
 # phi_0 = (1, 0), phi_1 = (0, 2); psi_0 = (1, 1), psi_1 = (3, 0).
 PHI = jnp.array([[1.0, 0.0], [0.0, 2.0]])

@@ -10,9 +10,9 @@ import pytest
 import envs
 from experiments.presets import PRESETS
 from purerl import Config, ConfigError, CRLConfig, EnvConfig, TrainConfig, Trainer, validate
-from purerl.agents.crl import goal_layout
-from purerl.config import ContrastiveObjective, Energy
-from purerl.losses.contrastive import ENERGY_NAMES, OBJECTIVE_NAMES
+from purerl.agents.crl.agent import goal_layout
+from purerl.agents.crl.config import ContrastiveObjective, Energy
+from purerl.agents.crl.loss import ENERGIES, ENERGY_NAMES, OBJECTIVE_NAMES, OBJECTIVES
 
 SMALL = Config(
     EnvConfig("point_umaze", episode_length=20),
@@ -22,7 +22,6 @@ SMALL = Config(
         total_env_steps=8 * 10 * 4,
         num_evals=2,
         num_eval_envs=4,
-        normalize_observations=False,
     ),
     CRLConfig(
         depth=4,
@@ -41,8 +40,10 @@ def with_agent(**fields) -> Config:
 
 
 def test_config_names_match_the_loss_registries():
-    assert get_args(Energy) == ENERGY_NAMES
-    assert get_args(ContrastiveObjective) == OBJECTIVE_NAMES
+    assert get_args(Energy) == ENERGY_NAMES == tuple(ENERGIES)
+    assert get_args(ContrastiveObjective) == OBJECTIVE_NAMES == tuple(OBJECTIVES)
+    assert ENERGIES["neg_l2"].__name__ == "neg_l2_energy"
+    assert OBJECTIVES["binary_nce"].__name__ == "binary_nce"
 
 
 @pytest.mark.parametrize(
@@ -58,11 +59,6 @@ def test_config_names_match_the_loss_registries():
         (with_agent(future_goal_discount=1.0), "agent.future_goal_discount", "(0, 1)"),
         (with_agent(warmup_env_steps=10_000), "agent.warmup_env_steps", "warmup_env_steps=320"),
         (dataclasses.replace(SMALL, env=EnvConfig("cartpole")), "env.name", "point_umaze"),
-        (
-            dataclasses.replace(SMALL, train=TrainConfig(num_envs=8, unroll_length=10)),
-            "train.normalize_observations",
-            "train.normalize_observations=False",
-        ),
         (
             dataclasses.replace(
                 SMALL,

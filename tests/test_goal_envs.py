@@ -174,7 +174,13 @@ def test_random_policy_success_rates():
 
 
 def test_registry_goal_names_and_backends():
-    assert set(envs.GOAL_NAMES) <= set(envs.OWN_NAMES) <= set(envs.names())
+    assert set(envs.goal_names()) <= set(envs.OWN_NAMES) <= set(envs.names())
+    goal_conditioned = {name for name in envs.names() if envs.is_goal_conditioned(name)}
+    assert goal_conditioned == set(envs.goal_names())
+    for name in goal_conditioned - {"ant_goal", "ant_umaze", "humanoid_goal"}:  # cheap ones
+        assert envs.spec(envs.make(name)).goal_conditioned, name
+    for name in ("cartpole", "point_reach", "ant", "inverted_pendulum"):
+        assert not envs.is_goal_conditioned(name)
     assert {"cartpole", "point_reach"} <= set(envs.OWN_NAMES)
     assert envs.backends_for("point_umaze") == ("jax",)
     assert envs.backends_for("ant_umaze") == envs.BRAX_BACKENDS == envs.backends_for("ant")

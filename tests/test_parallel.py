@@ -49,7 +49,7 @@ from tests.test_crl import SMALL
 trainer = Trainer(SMALL)
 key = jax.random.PRNGKey(0)
 mesh = parallel.make_mesh(2)
-shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh)
+shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh, SMALL.agent)
 state = jax.jit(trainer.init, out_shardings=shardings)(key)
 state, _ = jax.jit(trainer.iteration, out_shardings=(shardings, parallel.replicated(mesh)))(state)
 print(state.env.obs.sharding.shard_shape(state.env.obs.shape))

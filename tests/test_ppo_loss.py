@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl.config import PPOConfig
-from purerl.losses import PPOBatch, make_ppo_loss, ppo_objective
+from purerl import PPOConfig
+from purerl.agents.ppo.loss import PPOBatch, make_ppo_loss, ppo_objective
 
 
 def batch(**overrides):

@@ -10,9 +10,9 @@ import optax
 import pytest
 
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
-from purerl.agents.ppo import RewardNormalizer, normalize_rewards, shuffled_minibatches
+from purerl.agents.ppo.agent import RewardNormalizer, normalize_rewards, shuffled_minibatches
+from purerl.agents.ppo.loss import PPOBatch, PPOTrajectoryBatch
 from purerl.gae import one_step_lambda_advantages
-from purerl.losses.ppo import PPOBatch, PPOTrajectoryBatch
 from purerl.networks import Body, GaussianPolicy, orthogonal
 from purerl.normalize import init_statistics
 
@@ -325,7 +325,7 @@ def test_brax_form_loss_equals_brax_own_loss():
     trainer = Trainer(
         dataclasses.replace(
             trainer.config,
-            train=dataclasses.replace(trainer.config.train, observation_clip=None),
+            agent=dataclasses.replace(trainer.config.agent, observation_clip=None),
         )
     )
     agent_state, trajectory = trajectory_of(trainer)

@@ -111,7 +111,7 @@ def test_bad_depth_raises(depth, scan):
 
 
 def test_depth_error_suggests_neighbours():
-    with pytest.raises(ValueError, match="e.g. use 4 or 8"):
+    with pytest.raises(ValueError, match="e.g. 4 or 8"):
         ResidualTrunk(WIDTH, 6, OUT).init(jax.random.key(0), _x())
 
 

@@ -1,28 +1,21 @@
-"""Agents: init / act / update. The training loop is shared; agents differ by update."""
+"""Agents: one package per algorithm (config, losses, agent, validation, shardings).
 
-from envs import EnvSpec
-from purerl.agents.crl import CRLAgent, CRLBatch, CRLState
-from purerl.agents.ppo import PolicySample, PPOAgent, PPOState
-from purerl.config import Config, ConfigError, CRLConfig, PPOConfig
-from purerl.types import Agent
+Importing this package registers every agent below in `purerl.agents.registry`; adding an
+algorithm is its own package plus one name on the import line. Imports nothing heavy: each
+package's agent code (jax, flax) loads when the agent is built.
+"""
 
+from purerl.agents import crl, ppo  # noqa: F401  (the registry line: one name per agent)
+from purerl.agents.registry import AgentSpec, get, names, of, register, specs
 
-def build_agent(config: Config, spec: EnvSpec) -> Agent:
-    """The agent `config.agent` describes, for an environment with interface `spec`."""
-    train = config.train
-    if type(config.agent) is CRLConfig:
-        return CRLAgent(config.agent, spec, train.num_envs, config.env.episode_length)
-    if type(config.agent) is PPOConfig:
-        return PPOAgent(config.agent, spec, train, config.env.episode_length)
-    raise ConfigError("agent", f"no agent is built from {type(config.agent).__name__}")
+DEFAULT_AGENT = "ppo"
+"""The agent of a `Config()` that names none."""
 
 
-__all__ = [
-    "CRLAgent",
-    "CRLBatch",
-    "CRLState",
-    "PPOAgent",
-    "PPOState",
-    "PolicySample",
-    "build_agent",
-]
+def build_agent(config, spec):
+    """The agent `config.agent` describes, for an environment with interface `spec`
+    (an envs.EnvSpec); ConfigError if its config class is not registered."""
+    return of(config.agent).build(config, spec)
+
+
+__all__ = ["DEFAULT_AGENT", "AgentSpec", "build_agent", "get", "names", "of", "register", "specs"]

@@ -1,47 +1,8 @@
-"""Loss modules: pure functions (params, batch, key) -> (loss, metrics)."""
+"""Loss pieces shared by several agents: pure functions of arrays.
 
-from purerl.losses.contrastive import (
-    ENERGIES,
-    ENERGY_NAMES,
-    OBJECTIVE_NAMES,
-    OBJECTIVES,
-    actor_loss,
-    alpha_loss,
-    backward_infonce,
-    binary_nce,
-    contrastive_metrics,
-    cosine_energy,
-    critic_loss,
-    default_target_entropy,
-    dot_energy,
-    forward_infonce,
-    logsumexp_penalty,
-    neg_l2_energy,
-    neg_squared_l2_energy,
-    symmetric_infonce,
-)
-from purerl.losses.ppo import PPOBatch, make_ppo_loss, ppo_objective
+A loss that belongs to one algorithm lives in that agent's folder (purerl/agents/<name>/loss.py).
+"""
 
-__all__ = [
-    "PPOBatch",
-    "make_ppo_loss",
-    "ppo_objective",
-    "ENERGIES",
-    "ENERGY_NAMES",
-    "OBJECTIVES",
-    "OBJECTIVE_NAMES",
-    "actor_loss",
-    "alpha_loss",
-    "backward_infonce",
-    "binary_nce",
-    "contrastive_metrics",
-    "cosine_energy",
-    "critic_loss",
-    "default_target_entropy",
-    "dot_energy",
-    "forward_infonce",
-    "logsumexp_penalty",
-    "neg_l2_energy",
-    "neg_squared_l2_energy",
-    "symmetric_infonce",
-]
+from purerl.losses.max_entropy import actor_loss, alpha_loss, default_target_entropy
+
+__all__ = ["actor_loss", "alpha_loss", "default_target_entropy"]

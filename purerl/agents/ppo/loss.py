@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purerl.config import PPOConfig
+from purerl.agents.ppo.config import PPOConfig
 from purerl.gae import NextObservations, values_and_next_values
 
 

@@ -1,4 +1,4 @@
-"""Contrastive goal-conditioned RL (CRL) losses: energies, contrastive objectives, actor, alpha.
+"""Contrastive goal-conditioned RL (CRL) critic losses: energies and contrastive objectives.
 
 Pure functions of arrays (no networks, no configs). The critic is a pair of encoders:
 phi(s, a) -> (B, d) "sa_repr" and psi(g) -> (B, d) "goal_repr". An energy turns them into a
@@ -11,9 +11,12 @@ Wang et al. 2025 (1000 Layer Networks for Self-Supervised RL).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 import jax
 import jax.numpy as jnp
+
+from purerl.agents.crl.config import ContrastiveObjective, Energy
 
 # Added under square roots so that gradients stay finite where a norm or distance is zero.
 # Small enough that values differ from the exact ones by at most sqrt(_EPS) = 1e-6.
@@ -70,13 +73,12 @@ def cosine_energy(sa_repr: jax.Array, goal_repr: jax.Array) -> jax.Array:
     return sa_unit @ goal_unit.T
 
 
+# The registry is built from the config's Literal (one source of the names): energy NAME is the
+# function NAME_energy above, so a name without its function fails at import.
+ENERGY_NAMES: tuple[str, ...] = get_args(Energy)
 ENERGIES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
-    "neg_l2": neg_l2_energy,
-    "neg_squared_l2": neg_squared_l2_energy,
-    "dot": dot_energy,
-    "cosine": cosine_energy,
+    name: globals()[f"{name}_energy"] for name in ENERGY_NAMES
 }
-ENERGY_NAMES: tuple[str, ...] = tuple(ENERGIES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,13 +121,11 @@ def binary_nce(logits: jax.Array) -> jax.Array:
     return jnp.mean(per_entry)
 
 
+# Built from the config's Literal too: objective NAME is the function NAME above.
+OBJECTIVE_NAMES: tuple[str, ...] = get_args(ContrastiveObjective)
 OBJECTIVES: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "forward_infonce": forward_infonce,
-    "backward_infonce": backward_infonce,
-    "symmetric_infonce": symmetric_infonce,
-    "binary_nce": binary_nce,
+    name: globals()[name] for name in OBJECTIVE_NAMES
 }
-OBJECTIVE_NAMES: tuple[str, ...] = tuple(OBJECTIVES)
 
 
 def logsumexp_penalty(logits: jax.Array) -> jax.Array:
@@ -180,37 +180,3 @@ def critic_loss(
     metrics = contrastive_metrics(logits)
     metrics["critic/loss"] = loss
     return loss, metrics
-
-
-# --------------------------------------------------------------------------------------------
-# Actor and entropy temperature.
-# --------------------------------------------------------------------------------------------
-
-
-def actor_loss(log_prob: jax.Array, q: jax.Array, alpha: jax.Array | float) -> jax.Array:
-    """Maximum-entropy actor loss mean(alpha * log_prob - q) -> scalar.
-
-    log_prob (B,): log pi(a_i | s_i, g_i) of a reparameterised action a_i ~ pi; q (B,): the
-    energy of (phi(s_i, a_i), psi(g_i)), i.e. the diagonal of the logits. alpha is a scalar
-    temperature; it is stop-gradient'ed because alpha is trained by alpha_loss alone.
-    """
-    alpha = jax.lax.stop_gradient(alpha)
-    return jnp.mean(alpha * log_prob - q)
-
-
-def alpha_loss(
-    log_alpha: jax.Array | float, log_prob: jax.Array, target_entropy: float
-) -> jax.Array:
-    """Entropy-temperature loss mean(-exp(log_alpha) * stop_gradient(log_prob + target)) -> scalar.
-
-    log_alpha scalar, log_prob (B,). d loss / d log_alpha = -alpha * (mean(log_prob) + target)
-    = alpha * (entropy - target) with entropy estimated as -mean(log_prob): gradient descent
-    lowers alpha when the entropy is above the target and raises it when below. log_prob is
-    stop-gradient'ed so this loss never moves the policy.
-    """
-    return jnp.mean(-jnp.exp(log_alpha) * jax.lax.stop_gradient(log_prob + target_entropy))
-
-
-def default_target_entropy(action_size: int) -> float:
-    """The CRL default target entropy, -0.5 * action_size (SAC uses -action_size)."""
-    return -0.5 * action_size

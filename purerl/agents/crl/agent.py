@@ -15,14 +15,10 @@ import optax
 from flax import struct
 
 from envs import EnvSpec
-from purerl.config import ConfigError, CRLConfig
-from purerl.losses.contrastive import (
-    ENERGIES,
-    actor_loss,
-    alpha_loss,
-    critic_loss,
-    default_target_entropy,
-)
+from purerl.agents.crl.config import CRLConfig
+from purerl.agents.crl.loss import ENERGIES, critic_loss
+from purerl.checks import ConfigError
+from purerl.losses.max_entropy import actor_loss, alpha_loss, default_target_entropy
 from purerl.networks import ResidualTrunk, SquashedGaussianActor
 from purerl.replay import TrajectoryBuffer, init_buffer, insert, sample_with_future
 from purerl.types import Metrics, Transition

@@ -8,19 +8,20 @@ import optax
 from flax import struct
 
 from envs import EnvSpec
-from purerl.config import PPOConfig, TrainConfig
+from purerl.agents.ppo.config import PPOConfig
+from purerl.agents.ppo.loss import (
+    PPOBatch,
+    PPOTrajectoryBatch,
+    make_ppo_loss,
+    make_ppo_trajectory_loss,
+)
+from purerl.config import TrainConfig
 from purerl.gae import (
     NextObservations,
     compute_gae,
     num_truncation_slots,
     one_step_lambda_advantages,
     values_and_next_values,
-)
-from purerl.losses.ppo import (
-    PPOBatch,
-    PPOTrajectoryBatch,
-    make_ppo_loss,
-    make_ppo_trajectory_loss,
 )
 from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 from purerl.normalize import RunningStatistics, init_statistics, normalize, update_statistics
@@ -129,8 +130,8 @@ class PPOAgent:
     ):
         self.config = config
         self.spec = spec
-        self.normalize_observations = train.normalize_observations
-        self.observation_clip = train.observation_clip
+        self.normalize_observations = config.normalize_observations
+        self.observation_clip = config.observation_clip
         self.num_envs = train.num_envs
         self.num_unrolls = train.unrolls_per_iteration
         self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
