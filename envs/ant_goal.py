@@ -18,7 +18,15 @@ import numpy as np
 from brax.envs.base import PipelineEnv, State
 from brax.io import mjcf
 
-from envs.goal import LAYOUTS, START_CELL, MazeLayout, goal_metrics, sample_on_circle, wall_boxes
+from envs.goal import (
+    GOAL_EPISODE_METRICS,
+    LAYOUTS,
+    START_CELL,
+    MazeLayout,
+    goal_metrics,
+    sample_on_circle,
+    wall_boxes,
+)
 
 # (name, x sign, y sign) of each leg's outward direction.
 _LEGS = (("front_left", 1, 1), ("front_right", -1, 1), ("back_left", -1, -1), ("back_right", 1, -1))
@@ -127,6 +135,7 @@ class _GoalAnt(PipelineEnv):
 
     achieved_goal_indices = (0, 1)
     goal_indices = (29, 30)
+    episode_metrics = GOAL_EPISODE_METRICS
     default_success_radius = 0.5
 
     def __init__(

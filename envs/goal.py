@@ -7,7 +7,8 @@ Every goal-conditioned environment follows one contract, which learners rely on:
   * `reset(rng)` draws a new start and a new goal from `rng` every time;
   * `state.metrics` holds float32 scalars "distance" (Euclidean, in goal space, between the
     achieved and the commanded goal) and "success" (1.0 when distance < success_radius);
-  * reward = success.
+  * reward = success;
+  * the class declares `episode_metrics = GOAL_EPISODE_METRICS` (what evaluation reports).
 
 Maze layouts are grids of characters, '#' a wall cell and '.' a free cell, with walls all
 around the border. Cell (row i, column j) of a layout with cell size s covers
@@ -164,6 +165,15 @@ def wall_boxes(walls: np.ndarray) -> list[tuple[int, int, int, int]]:
             covered[row : row + height, col : col + width] = True
             boxes.append((row, col, height, width))
     return boxes
+
+
+# What evaluation reports per episode for every goal-conditioned environment (declared as the
+# class attribute `episode_metrics`): (name, state.metrics key, reduction over the episode).
+GOAL_EPISODE_METRICS = (
+    ("success_rate", "success", "max"),  # reached the goal at least once
+    ("time_at_goal", "success", "sum"),  # steps within the success radius
+    ("final_distance", "distance", "last"),
+)
 
 
 def goal_metrics(

@@ -8,7 +8,7 @@ import numpy as np
 from brax.envs.base import State
 from brax.envs.humanoid import Humanoid
 
-from envs.goal import goal_metrics, sample_on_circle
+from envs.goal import GOAL_EPISODE_METRICS, goal_metrics, sample_on_circle
 
 
 class HumanoidGoal(Humanoid):
@@ -24,6 +24,7 @@ class HumanoidGoal(Humanoid):
     """
 
     achieved_goal_indices = (0, 1)
+    episode_metrics = GOAL_EPISODE_METRICS
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from brax.envs.base import Env, State
 from flax import struct
 
-from envs.goal import LAYOUTS, MazeLayout, goal_metrics
+from envs.goal import GOAL_EPISODE_METRICS, LAYOUTS, MazeLayout, goal_metrics
 
 
 @struct.dataclass
@@ -40,6 +40,7 @@ class PointMaze(Env):
 
     achieved_goal_indices = (0, 1)
     goal_indices = (2, 3)
+    episode_metrics = GOAL_EPISODE_METRICS
     cell_size = 1.0
 
     def __init__(

@@ -56,6 +56,12 @@ class EnvSpec:
     [-1, 1]). For goal-conditioned environments `goal_indices` are the observation positions
     holding the commanded goal (always its last entries) and `achieved_goal_indices` those
     holding the state's own coordinates in goal space (e.g. torso x, y); both None otherwise.
+
+    `episode_metrics` is what evaluation reports per episode: (name, key of `state.metrics`,
+    reduction over the episode's steps: "sum", "max" or "last") triples an environment
+    declares (goal-conditioned ones: success_rate, time_at_goal, final_distance); None means
+    undeclared, and evaluation then sums every `state.metrics` entry over the episode as
+    brax's evaluator does (episode_NAME).
     """
 
     observation_size: int
@@ -63,6 +69,7 @@ class EnvSpec:
     num_actions: int | None = None
     goal_indices: tuple[int, ...] | None = None
     achieved_goal_indices: tuple[int, ...] | None = None
+    episode_metrics: tuple[tuple[str, str, str], ...] | None = None
 
     @property
     def discrete(self) -> bool:
@@ -134,4 +141,5 @@ def spec(env: Env) -> EnvSpec:
         getattr(inner, "num_actions", None),
         None if goal is None else tuple(goal),
         None if achieved is None else tuple(achieved),
+        getattr(inner, "episode_metrics", None),
     )

@@ -55,7 +55,8 @@ class Trainer:
         episodic = envs.EpisodeTracker(env, config.env.episode_length)
         self.env = envs.AutoResetBatch(episodic, train.num_envs)
         self.eval_env = episodic
-        self.agent = agent if agent is not None else build_agent(config, envs.spec(env))
+        self.spec = envs.spec(env)
+        self.agent = agent if agent is not None else build_agent(config, self.spec)
 
     def init(self, key: jax.Array) -> TrainState:
         """The initial state for one seed."""
@@ -207,45 +208,39 @@ class Trainer:
         """Runs one episode in each of num_eval_envs fresh environments, with the policy's
         mode (train.deterministic_eval) or sampled actions.
 
-        Returns the state (only its key advances) and eval/episode_return, eval/episode_length
-        averaged over the episodes. Goal-conditioned environments (those reporting "distance"
-        and "success" metrics) add eval/success_rate (episodes that reached the goal at least
-        once), eval/time_at_goal (steps within the success radius per episode) and
-        eval/final_distance.
+        Returns the state (only its key advances) and, averaged over the episodes,
+        eval/episode_return, eval/episode_length and the per-episode metrics the environment
+        declares (`EnvSpec.episode_metrics`; goal-conditioned ones: eval/success_rate,
+        eval/time_at_goal, eval/final_distance). An environment that declares none gets every
+        `state.metrics` entry summed over its episode, eval/episode_NAME, as brax's evaluator
+        reports them.
         """
         key, reset_key = jax.random.split(state.key)
         act_key = jax.random.fold_in(reset_key, 1)  # sampled actions (not deterministic_eval)
         num = self.config.train.num_eval_envs
         deterministic = self.config.train.deterministic_eval
         env_state = jax.vmap(self.eval_env.reset)(jax.random.split(reset_key, num))
+        declared = self.spec.episode_metrics
+        if declared is None:
+            declared = tuple((f"episode_{k}", k, "sum") for k in sorted(env_state.metrics))
+        declared = (("episode_return", None, "sum"), ("episode_length", None, "sum"), *declared)
 
         def still_running(carry):
             return jnp.any(carry[1])
-
-        goal_conditioned = {"distance", "success"} <= set(env_state.metrics)
 
         def step(carry):
             env_state, active, old, act_key = carry
             act_key, step_key = jax.random.split(act_key)
             action, _ = self.agent.act(state.agent, env_state.obs, step_key, deterministic)
             env_state = jax.vmap(self.eval_env.step)(env_state, action)
-            totals = {
-                "episode_return": old["episode_return"] + active * env_state.reward,
-                "episode_length": old["episode_length"] + active,
-            }
-            if goal_conditioned:
-                success = active * env_state.metrics["success"]
-                totals["success_rate"] = jnp.maximum(old["success_rate"], success)
-                totals["time_at_goal"] = old["time_at_goal"] + success
-                totals["final_distance"] = jnp.where(
-                    active > 0, env_state.metrics["distance"], old["final_distance"]
-                )
+            values = dict(env_state.metrics, episode_return=env_state.reward)
+            totals = {}
+            for name, source, reduction in declared:
+                value = jnp.ones((num,)) if name == "episode_length" else values[source or name]
+                totals[name] = _accumulate(reduction, old[name], value, active > 0)
             return env_state, active * (1.0 - env_state.done), totals, act_key
 
-        names = ["episode_return", "episode_length"]
-        if goal_conditioned:
-            names += ["success_rate", "time_at_goal", "final_distance"]
-        totals = {name: jnp.zeros((num,)) for name in names}
+        totals = {name: jnp.full((num,), _START[reduction]) for name, _, reduction in declared}
         _, _, totals, _ = jax.lax.while_loop(
             still_running, step, (env_state, jnp.ones((num,)), totals, act_key)
         )
@@ -274,6 +269,21 @@ class Trainer:
             return state, metrics
 
         return jax.lax.scan(chunk, self.init(key), None, length=self.config.train.num_evals)
+
+
+# How a per-episode metric folds in each step's value while its episode runs: the start value,
+# and (old, value, active) -> new. Every episode has at least one active step.
+_START = {"sum": 0.0, "max": -jnp.inf, "last": 0.0}
+
+
+def _accumulate(reduction: str, old: jax.Array, value: jax.Array, active: jax.Array) -> jax.Array:
+    if reduction == "sum":
+        return old + jnp.where(active, value, 0.0)
+    if reduction == "max":
+        return jnp.where(active, jnp.maximum(old, value), old)
+    if reduction == "last":
+        return jnp.where(active, value, old)
+    raise ValueError(f"unknown episode-metric reduction {reduction!r}; use sum, max or last")
 
 
 def make_train(

@@ -136,3 +136,69 @@ def test_several_unrolls_per_iteration_are_consecutive_trajectory_columns():
     # 384 steps over 2 evaluations of 96-step iterations.
     np.testing.assert_array_equal(metrics["iteration"], [2, 4])
     assert all(bool(jnp.isfinite(v).all()) for v in jax.tree.leaves(metrics))
+
+
+class Countdown:
+    """A toy brax-API environment for evaluation: each episode lasts `limit` steps (2 to 5,
+    drawn at reset); metric "t" is the step number 1, 2, ..., reward 0.5 per step."""
+
+    observation_size = 1
+    action_size = 1
+    backend = "jax"
+
+    def __init__(self, episode_metrics=None):
+        if episode_metrics is not None:
+            self.episode_metrics = episode_metrics
+
+    def reset(self, rng):
+        from brax.envs.base import State
+
+        limit = jax.random.randint(rng, (), 2, 6).astype(jnp.float32)
+        zero = jnp.zeros(())
+        return State(jnp.stack([zero, limit]), jnp.zeros((1,)), zero, zero, {"t": zero}, {})
+
+    def step(self, state, action):
+        t, limit = state.pipeline_state[0] + 1.0, state.pipeline_state[1]
+        return state.replace(
+            pipeline_state=jnp.stack([t, limit]),
+            reward=jnp.asarray(0.5),
+            done=(t >= limit).astype(jnp.float32),
+            metrics={"t": t},
+        )
+
+
+@pytest.mark.parametrize(
+    "declared", [None, (("peak", "t", "max"), ("total", "t", "sum"), ("final", "t", "last"))]
+)
+def test_evaluation_reports_the_declared_episode_metrics(declared):
+    """Undeclared: every metric summed over the episode (brax's evaluator); declared: exactly
+    those reductions. Checked against the episode lengths the environment drew."""
+    config = Config(
+        EnvConfig("point_reach", episode_length=50),
+        TrainConfig(num_envs=2, unroll_length=2, total_env_steps=8, num_evals=2, num_eval_envs=6),
+        PPOConfig(num_minibatches=1, policy_hidden_sizes=(4,), value_hidden_sizes=(4,)),
+    )
+    env = Countdown(declared)
+    trainer = Trainer(config, env=env)
+    state = trainer.init(jax.random.PRNGKey(3))
+    _, metrics = jax.jit(trainer.evaluate)(state)
+    # The evaluation's own resets: the same key split, in a plain Python loop.
+    _, reset_key = jax.random.split(state.key)
+    limits = [int(env.reset(k).pipeline_state[1]) for k in jax.random.split(reset_key, 6)]
+    assert len(set(limits)) > 1  # episodes of different lengths, so masking matters
+    expected = {
+        "eval/episode_return": np.mean([0.5 * n for n in limits]),
+        "eval/episode_length": np.mean(limits),
+    }
+    sums = np.mean([n * (n + 1) / 2 for n in limits])
+    if declared is None:
+        expected["eval/episode_t"] = sums
+    else:
+        expected |= {
+            "eval/peak": np.mean(limits),
+            "eval/total": sums,
+            "eval/final": np.mean(limits),
+        }
+    assert set(metrics) == set(expected)
+    for name, value in expected.items():
+        assert float(metrics[name]) == pytest.approx(value), name
