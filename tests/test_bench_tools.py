@@ -1,15 +1,20 @@
 """Benchmark tools: hlo_loops (the loop tree and per-trip operation counts of a compiled
-program) and bench_curves' merging of seeds from two runs."""
+program) and the learning-curve benchmark's merging of seeds from two runs."""
 
 import argparse
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from experiments.bench_curves import merge_earlier
-from experiments.hlo_loops import FREE, loop_tree, opcode
+from experiments import benchmarks
+from experiments.benchmarks import device
+from experiments.benchmarks.curves import merge_earlier
+from experiments.benchmarks.hlo_loops import FREE, loop_tree, opcode
 
 
 def test_opcode_reads_tuple_types_with_index_comments():
@@ -111,3 +116,35 @@ def test_merge_refuses_other_settings_and_repeated_seeds(tmp_path, changes, mess
     args = curves_args(tmp_path, **changes)
     with pytest.raises(SystemExit, match=message):
         merge_earlier(args.merge, args, {})
+
+
+BENCHMARKS = Path(benchmarks.__file__).parent
+# What the PureJaxRL anchor imports from the checkout on its PYTHONPATH, after this folder.
+PUREJAXRL_MODULES = {"ppo_continuous_action", "wrappers"}
+
+
+def test_no_benchmark_module_shadows_what_an_anchor_imports():
+    """An anchor runs as a script, so this folder comes first on its sys.path: a module here
+    named like a standard-library, installed or PureJaxRL module would replace that one."""
+    names = {path.stem for path in BENCHMARKS.glob("*.py")} - {"__init__"}
+    assert {"args", "brax_anchor", "purejaxrl_anchor"} <= names
+    clashes = {
+        name
+        for name in names
+        if name in sys.stdlib_module_names
+        or name in PUREJAXRL_MODULES
+        or importlib.util.find_spec(name) is not None  # this folder is not on sys.path here
+    }
+    assert not clashes
+
+
+@pytest.mark.parametrize("quick", [True, False])
+@pytest.mark.parametrize("purejaxrl_dir", [None, "pjrl"])
+def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
+    """bench-device runs the others as `python -m MODULE`: each module must still be there."""
+    args = argparse.Namespace(quick=quick, purejaxrl_dir=purejaxrl_dir)
+    parts = device.parts(args, tmp_path)
+    assert [name for name, _, _ in parts] == list(device.DEFAULT_LIMITS_S)
+    for _, command, _ in parts:
+        assert command[:2] == [sys.executable, "-m"]
+        assert importlib.util.find_spec(command[2]) is not None, command[2]

@@ -2,9 +2,9 @@
 
 Run (one benchmark at a time -- parallel runs pollute each other's timings)::
 
-    python -m experiments.bench_ppo --env inverted_pendulum --backend spring
-    python -m experiments.bench_ppo --env ant --backend spring
-    python -m experiments.bench_ppo --env inverted_pendulum --backend generalized
+    python -m experiments.benchmarks.throughput --env inverted_pendulum --backend spring
+    python -m experiments.benchmarks.throughput --env ant --backend spring
+    python -m experiments.benchmarks.throughput --env inverted_pendulum --backend generalized
 
 Side by side, on the same environment, batch geometry (num_envs x unrolls_per_iteration
 unrolls of unroll_length per iteration, num_minibatches, num_epochs) and network sizes
@@ -16,7 +16,7 @@ observation normalisation on), it measures:
    following call(s) are timed with ``block_until_ready``.  Steps per call =
    ``n * num_envs * unroll_length * unrolls_per_iteration``.  No evaluation inside.
 2. ``brax``: Brax's own ``ppo.train`` in the separate ``.bench-venv``
-   (``experiments/bench_brax_anchor.py``, jax 0.8.0) with the same arguments.
+   (``experiments/benchmarks/brax_anchor.py``, jax 0.8.0) with the same arguments.
    Its ``train_only_env_steps_per_second`` (Brax's own ``training/walltime``,
    no evals, no compiles) is used for the ratio; ``env_steps_per_second``
    (evals included) is reported too.  Brax gets ``num_evals`` (default 5)
@@ -71,10 +71,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from experiments.bench_args import add_geometry, geometry_flags
+from experiments.benchmarks.args import add_geometry, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_ITERATIONS = {"ant": 6}  # everything else: 20
 
 
@@ -637,7 +637,7 @@ def bench_brax(args: argparse.Namespace) -> dict:
     if args.brax_python:
         python = args.brax_python
     else:
-        from experiments.bench_anchor_venv import ensure_anchor_venv
+        from experiments.benchmarks.anchor_venv import ensure_anchor_venv
 
         python = ensure_anchor_venv()
     spi = args.num_envs * args.unroll_length * args.unrolls_per_iteration
@@ -646,7 +646,7 @@ def bench_brax(args: argparse.Namespace) -> dict:
     total = (args.brax_num_evals - 1) * per_epoch * spi
     cmd = [
         python,
-        os.path.join(REPO_ROOT, "experiments", "bench_brax_anchor.py"),
+        os.path.join(REPO_ROOT, "experiments", "benchmarks", "brax_anchor.py"),
         *geometry_flags(args),
         "--total-env-steps",
         str(total),

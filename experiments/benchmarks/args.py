@@ -2,7 +2,7 @@
 
 Standard library only: the anchor scripts run as files (the Brax one in another virtual
 environment) and import this as a sibling module; the in-package benchmarks import it as
-`experiments.bench_args`.
+`experiments.benchmarks.args`.
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ be imported/run from any interpreter.
 
 Usage (shell)::
 
-    python3 experiments/bench_anchor_venv.py            # creates ./.bench-venv, prints its python
-    python3 experiments/bench_anchor_venv.py /some/path
+    python3 experiments/benchmarks/anchor_venv.py    # creates ./.bench-venv, prints its python
+    python3 experiments/benchmarks/anchor_venv.py /some/path
 
 Usage (Python)::
 
-    from experiments.bench_anchor_venv import ensure_anchor_venv
+    from experiments.benchmarks.anchor_venv import ensure_anchor_venv
     py = ensure_anchor_venv()   # -> "<repo>/.bench-venv/bin/python"
 """
 
@@ -23,7 +23,8 @@ import subprocess
 import sys
 import venv
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This file is experiments/benchmarks/anchor_venv.py: the repository is three levels up.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_VENV = os.path.join(REPO_ROOT, ".bench-venv")
 PINNED_PACKAGES = ("jax==0.8.0", "jaxlib==0.8.0", "brax==0.14.2")
 MARKER_NAME = ".purerl-anchor-ok"

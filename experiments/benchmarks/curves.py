@@ -1,10 +1,10 @@
 """Learning-curve parity: purerl against Brax's own PPO trainer at identical settings.
 
-    python -m experiments.bench_curves --env inverted_pendulum --seeds 5 \
+    python -m experiments.benchmarks.curves --env inverted_pendulum --seeds 5 \
         --json runs/bench/curves-inverted_pendulum.json
 
 Both sides get the same hyperparameters, batch geometry, networks and evaluation: Brax's
-trainer (brax 0.14.2, in the jax 0.8 virtual environment `experiments/bench_anchor_venv.py`
+trainer (brax 0.14.2, in the jax 0.8 virtual environment `experiments/benchmarks/anchor_venv.py`
 makes) with `batch_size = num_envs / num_minibatches`, so one training step is one unroll of
 every environment, as in purerl; purerl with Brax's parameterisation (`BRAX_PPO` in
 `experiments.presets`: softplus state-dependent scale, lecun-uniform init, no gradient
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.bench_args import add_geometry, geometry_flags
+from experiments.benchmarks.args import add_geometry, geometry_flags
 
 HERE = Path(__file__).resolve().parent
 
@@ -141,12 +141,12 @@ def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
 
 
 def run_brax(args: argparse.Namespace) -> dict:
-    from experiments.bench_anchor_venv import ensure_anchor_venv
+    from experiments.benchmarks.anchor_venv import ensure_anchor_venv
 
     python = ensure_anchor_venv()
     returns, steps = [], None
     for seed in seeds(args):
-        command = [python, str(HERE / "bench_brax_anchor.py"), *geometry_flags(args)]
+        command = [python, str(HERE / "brax_anchor.py"), *geometry_flags(args)]
         command += ["--total-env-steps", str(args.total_env_steps)]
         command += ["--episode-length", str(args.episode_length)]
         command += ["--policy-hidden-sizes", ",".join(map(str, args.policy_hidden_sizes))]
