@@ -18,9 +18,9 @@ Usage (Python)::
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
-import sys
 import venv
 
 # This file is experiments/benchmarks/anchor_venv.py: the repository is three levels up.
@@ -72,5 +72,15 @@ def ensure_anchor_venv(path: str | None = None, *, quiet: bool = True) -> str:
     return python
 
 
+def main(argv: list[str] | None = None) -> str:
+    """Prints the anchor venv's python. Through argparse so that `--help` prints help: a bare
+    sys.argv[1] took it for a path and built a venv named `--help`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", help=f"where the venv goes (default {DEFAULT_VENV})")
+    python = ensure_anchor_venv(parser.parse_args(argv).path, quiet=False)
+    print(python)
+    return python
+
+
 if __name__ == "__main__":
-    print(ensure_anchor_venv(sys.argv[1] if len(sys.argv) > 1 else None, quiet=False))
+    main()
