@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from experiments import benchmarks
-from experiments.benchmarks import device
+from experiments.benchmarks import anchors, device, throughput, timing
 from experiments.benchmarks.curves import merge_earlier
 from experiments.benchmarks.hlo_loops import FREE, loop_tree, opcode
 
@@ -148,3 +148,53 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
     for _, command, _ in parts:
         assert command[:2] == [sys.executable, "-m"]
         assert importlib.util.find_spec(command[2]) is not None, command[2]
+
+
+def test_anchor_flags_follow_the_keywords_in_order():
+    flags = anchors.as_flags(num_evals=5, policy_hidden_sizes=[32, 32], deterministic_eval=True)
+    assert flags == ["--num-evals", "5", "--policy-hidden-sizes", "32,32", "--deterministic-eval"]
+    assert anchors.as_flags(skip=False, sizes="8,8") == ["--sizes", "8,8"]
+    assert anchors.result('noise\n{"a": 1}\n') == {"a": 1}
+
+
+def test_throughput_parses_the_command_device_gives_it(tmp_path):
+    for quick in (True, False):
+        parts = device.parts(argparse.Namespace(quick=quick, purejaxrl_dir=None), tmp_path)
+        [command] = [c for name, c, _ in parts if name == "speed-brax"]
+        args = throughput.parse_args(command[3:])
+        assert args.max_retries == 0 and args.brax_python == sys.executable
+
+
+class ScriptedCanary(timing.Timer):
+    """A timer whose canary reads the given GFLOP/s in turn, so a slow machine can be staged."""
+
+    def __init__(self, readings: list[float], max_retries: int = 3):
+        super().__init__(repeats=1, max_retries=max_retries)
+        self.readings = iter(readings)
+
+    def canary(self, *args, **kwargs) -> float:
+        reading = next(self.readings)
+        self.best_canary = max(self.best_canary, reading)
+        return reading
+
+
+@pytest.fixture
+def quiet_machine(monkeypatch):
+    """Other people's processes on this machine must not decide these tests."""
+    monkeypatch.setattr(timing, "wait_for_quiet", lambda: 0.0)
+    monkeypatch.setattr(timing, "polluted", lambda mon, wall_s: False)
+    monkeypatch.setattr(timing, "RETRY_PAUSE_S", 0.0)
+
+
+def test_a_call_on_a_slow_machine_is_repeated(quiet_machine):
+    calls = []
+    # before/after per attempt: 100/50 is slow (50 < 0.85 x 100), 100/100 is not.
+    run = ScriptedCanary([100, 50, 100, 100]).measure("x", lambda: calls.append(1) or len(calls))
+    assert (run.result, run.repeated, run.canaries) == (2, 1, (100, 100))
+
+
+def test_a_final_result_or_the_last_retry_is_kept(quiet_machine):
+    run = ScriptedCanary([100, 50]).measure("x", lambda: "failed", final=lambda r: True)
+    assert (run.result, run.repeated) == ("failed", 0)
+    run = ScriptedCanary([100, 50, 100, 50], max_retries=1).measure("x", lambda: "slow")
+    assert (run.result, run.repeated) == ("slow", 1)
