@@ -4,6 +4,7 @@ program) and the learning-curve benchmark's merging of seeds from two runs."""
 import argparse
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import jax.numpy as jnp
 import pytest
 
 from experiments import benchmarks
-from experiments.benchmarks import anchors, device, throughput, timing
+from experiments.benchmarks import anchors, brax_run, curves, device, throughput, timing
+from experiments.benchmarks.args import add_geometry
 from experiments.benchmarks.curves import merge_earlier
 from experiments.benchmarks.hlo_loops import FREE, loop_tree, opcode
 
@@ -163,6 +165,44 @@ def test_throughput_parses_the_command_device_gives_it(tmp_path):
         [command] = [c for name, c, _ in parts if name == "speed-brax"]
         args = throughput.parse_args(command[3:])
         assert args.max_retries == 0 and args.brax_python == sys.executable
+
+
+def test_brax_anchor_parses_the_commands_built_for_it():
+    """The throughput and learning-curve benchmarks build Brax's anchor command line; the
+    anchor's parser is checked in a subprocess, since importing it redirects stdout."""
+    ppo_args = throughput.parse_args(["--brax-python", "PY", "--iterations", "5"])
+    ppo_command, per_epoch = brax_run.brax_command(ppo_args, "PY")
+    assert per_epoch == 3 and "--normalize-observations" in ppo_command
+    geometry = argparse.ArgumentParser()
+    add_geometry(geometry)
+    curves_args = argparse.Namespace(
+        **vars(geometry.parse_args([])),
+        total_env_steps=1000,
+        episode_length=1000,
+        policy_hidden_sizes=[32, 32],
+        value_hidden_sizes=[64],
+        learning_rate=3e-4,
+        discount=0.97,
+        entropy_cost=1e-2,
+        reward_scaling=10.0,
+        clipping_epsilon=0.3,
+        gae_lambda=0.95,
+        num_evals=3,
+        num_eval_envs=16,
+    )
+    curves_command = curves.brax_command(curves_args, "PY", seed=7)
+    check = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import brax_anchor\n"
+        "for argv in json.loads(sys.argv[2]): brax_anchor.parse_args(argv)\n"
+    )
+    argvs = [ppo_command[2:], curves_command[2:]]
+    assert ppo_command[1] == curves_command[1] == str(BENCHMARKS / "brax_anchor.py")
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(BENCHMARKS), json.dumps(argvs)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 class ScriptedCanary(timing.Timer):

@@ -33,11 +33,9 @@ from pathlib import Path
 import jax
 
 from experiments.atomic import write_text_atomic
-from experiments.benchmarks import hlo_loops
-from experiments.benchmarks.args import add_geometry, geometry_flags
+from experiments.benchmarks import anchors, hlo_loops
+from experiments.benchmarks.args import add_geometry
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
-
-HERE = Path(__file__).resolve().parent
 
 
 def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Config:
@@ -148,14 +146,16 @@ def time_anchor(args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     paths = [str(Path(args.purejaxrl_dir) / "purejaxrl"), *args.pythonpath]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
-    command = [sys.executable, str(HERE / "purejaxrl_anchor.py"), *geometry_flags(args)]
-    command += ["--num-updates", str(args.num_updates)]
-    if args.hlo_dir:
-        command += ["--hlo-out", str(Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt")]
+    hlo_out = (
+        {"hlo_out": Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt"} if args.hlo_dir else {}
+    )
+    command = anchors.command(
+        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, **hlo_out
+    )
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"PureJaxRL anchor failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return anchors.result(done.stdout)
 
 
 def main(argv=None) -> dict:
