@@ -22,10 +22,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m experiments.bench_ppo $(ARGS)
+	$(BIN)/python -m experiments.benchmarks.throughput $(ARGS)
 
 bench-depth: $(STAMP)
-	$(BIN)/python -m experiments.bench_depth $(ARGS)
+	$(BIN)/python -m experiments.benchmarks.depth $(ARGS)
 
 # Learning-curve parity with Brax's trainer, 5 seeds a side: inverted_pendulum at the issue's
 # 1024 x 10 geometry (8 minibatches), then inverted_pendulum and inverted_double_pendulum at
@@ -33,28 +33,28 @@ bench-depth: $(STAMP)
 # About 20 + 60 + 60 minutes on a 2-core CPU.
 BRAX_GEOMETRY := --num-envs 2048 --unroll-length 5 --unrolls-per-iteration 16 --num-minibatches 32
 bench-curves: $(STAMP)
-	$(BIN)/python -m experiments.bench_curves --env inverted_pendulum \
+	$(BIN)/python -m experiments.benchmarks.curves --env inverted_pendulum \
 		--json runs/bench/curves-inverted_pendulum.json $(ARGS)
-	$(BIN)/python -m experiments.bench_curves --env inverted_pendulum $(BRAX_GEOMETRY) \
+	$(BIN)/python -m experiments.benchmarks.curves --env inverted_pendulum $(BRAX_GEOMETRY) \
 		--total-env-steps 1638400 --num-evals 10 \
 		--json runs/bench/curves-inverted_pendulum-brax-geometry.json $(ARGS)
-	$(BIN)/python -m experiments.bench_curves --env inverted_double_pendulum $(BRAX_GEOMETRY) \
+	$(BIN)/python -m experiments.benchmarks.curves --env inverted_double_pendulum $(BRAX_GEOMETRY) \
 		--total-env-steps 1966080 --num-evals 6 \
 		--json runs/bench/curves-inverted_double_pendulum.json $(ARGS)
 
 # Speed against PureJaxRL at its configuration: PUREJAXRL is a checkout of
 # luchris429/purejaxrl, PUREJAXRL_DEPS where its dependencies import from.
 bench-speed: $(STAMP)
-	$(BIN)/python -m experiments.bench_speed --purejaxrl-dir $(PUREJAXRL) \
+	$(BIN)/python -m experiments.benchmarks.speed --purejaxrl-dir $(PUREJAXRL) \
 		--pythonpath $(PUREJAXRL_DEPS) --json runs/bench/speed.json $(ARGS)
 
-# The accelerator benchmark (experiments/bench_device.py; docs/BENCHMARKS.md says how to
+# The accelerator benchmark (experiments/benchmarks/device.py; docs/BENCHMARKS.md says how to
 # prepare it): runs under a python that already has jax for the GPU, with no venv, because
 # such machines are usually offline. DEVICE_SITE: where the other dependencies were unpacked
 # (wheels, see docs); PUREJAXRL: a checkout of luchris429/purejaxrl, or the anchor is skipped.
 DEVICE_OUT ?= runs/bench/device
 bench-device:
-	PYTHONPATH=$(DEVICE_SITE):$(CURDIR) $(PYTHON) -m experiments.bench_device --out $(DEVICE_OUT) \
+	PYTHONPATH=$(DEVICE_SITE):$(CURDIR) $(PYTHON) -m experiments.benchmarks.device --out $(DEVICE_OUT) \
 		$(if $(PUREJAXRL),--purejaxrl-dir $(PUREJAXRL)) $(ARGS)
 
 lint: $(STAMP)

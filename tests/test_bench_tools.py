@@ -1,15 +1,22 @@
 """Benchmark tools: hlo_loops (the loop tree and per-trip operation counts of a compiled
-program) and bench_curves' merging of seeds from two runs."""
+program) and the learning-curve benchmark's merging of seeds from two runs."""
 
 import argparse
+import importlib.util
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from experiments.bench_curves import merge_earlier
-from experiments.hlo_loops import FREE, loop_tree, opcode
+from experiments import benchmarks
+from experiments.benchmarks import anchors, brax_run, curves, device, throughput, timing
+from experiments.benchmarks.args import add_geometry
+from experiments.benchmarks.curves import merge_earlier
+from experiments.benchmarks.hlo_loops import FREE, loop_tree, opcode
 
 
 def test_opcode_reads_tuple_types_with_index_comments():
@@ -111,3 +118,123 @@ def test_merge_refuses_other_settings_and_repeated_seeds(tmp_path, changes, mess
     args = curves_args(tmp_path, **changes)
     with pytest.raises(SystemExit, match=message):
         merge_earlier(args.merge, args, {})
+
+
+BENCHMARKS = Path(benchmarks.__file__).parent
+# What the PureJaxRL anchor imports from the checkout on its PYTHONPATH, after this folder.
+PUREJAXRL_MODULES = {"ppo_continuous_action", "wrappers"}
+
+
+def test_no_benchmark_module_shadows_what_an_anchor_imports():
+    """An anchor runs as a script, so this folder comes first on its sys.path: a module here
+    named like a standard-library, installed or PureJaxRL module would replace that one."""
+    names = {path.stem for path in BENCHMARKS.glob("*.py")} - {"__init__"}
+    assert {"args", "brax_anchor", "purejaxrl_anchor"} <= names
+    clashes = {
+        name
+        for name in names
+        if name in sys.stdlib_module_names
+        or name in PUREJAXRL_MODULES
+        or importlib.util.find_spec(name) is not None  # this folder is not on sys.path here
+    }
+    assert not clashes
+
+
+@pytest.mark.parametrize("quick", [True, False])
+@pytest.mark.parametrize("purejaxrl_dir", [None, "pjrl"])
+def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
+    """bench-device runs the others as `python -m MODULE`: each module must still be there."""
+    args = argparse.Namespace(quick=quick, purejaxrl_dir=purejaxrl_dir)
+    parts = device.parts(args, tmp_path)
+    assert [name for name, _, _ in parts] == list(device.DEFAULT_LIMITS_S)
+    for _, command, _ in parts:
+        assert command[:2] == [sys.executable, "-m"]
+        assert importlib.util.find_spec(command[2]) is not None, command[2]
+
+
+def test_anchor_flags_follow_the_keywords_in_order():
+    flags = anchors.as_flags(num_evals=5, policy_hidden_sizes=[32, 32], deterministic_eval=True)
+    assert flags == ["--num-evals", "5", "--policy-hidden-sizes", "32,32", "--deterministic-eval"]
+    assert anchors.as_flags(skip=False, sizes="8,8") == ["--sizes", "8,8"]
+    assert anchors.result('noise\n{"a": 1}\n') == {"a": 1}
+
+
+def test_throughput_parses_the_command_device_gives_it(tmp_path):
+    for quick in (True, False):
+        parts = device.parts(argparse.Namespace(quick=quick, purejaxrl_dir=None), tmp_path)
+        [command] = [c for name, c, _ in parts if name == "speed-brax"]
+        args = throughput.parse_args(command[3:])
+        assert args.max_retries == 0 and args.brax_python == sys.executable
+
+
+def test_brax_anchor_parses_the_commands_built_for_it():
+    """The throughput and learning-curve benchmarks build Brax's anchor command line; the
+    anchor's parser is checked in a subprocess, since importing it redirects stdout."""
+    ppo_args = throughput.parse_args(["--brax-python", "PY", "--iterations", "5"])
+    ppo_command, per_epoch = brax_run.brax_command(ppo_args, "PY")
+    assert per_epoch == 3 and "--normalize-observations" in ppo_command
+    geometry = argparse.ArgumentParser()
+    add_geometry(geometry)
+    curves_args = argparse.Namespace(
+        **vars(geometry.parse_args([])),
+        total_env_steps=1000,
+        episode_length=1000,
+        policy_hidden_sizes=[32, 32],
+        value_hidden_sizes=[64],
+        learning_rate=3e-4,
+        discount=0.97,
+        entropy_cost=1e-2,
+        reward_scaling=10.0,
+        clipping_epsilon=0.3,
+        gae_lambda=0.95,
+        num_evals=3,
+        num_eval_envs=16,
+    )
+    curves_command = curves.brax_command(curves_args, "PY", seed=7)
+    check = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import brax_anchor\n"
+        "for argv in json.loads(sys.argv[2]): brax_anchor.parse_args(argv)\n"
+    )
+    argvs = [ppo_command[2:], curves_command[2:]]
+    assert ppo_command[1] == curves_command[1] == str(BENCHMARKS / "brax_anchor.py")
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(BENCHMARKS), json.dumps(argvs)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+class ScriptedCanary(timing.Timer):
+    """A timer whose canary reads the given GFLOP/s in turn, so a slow machine can be staged."""
+
+    def __init__(self, readings: list[float], max_retries: int = 3):
+        super().__init__(repeats=1, max_retries=max_retries)
+        self.readings = iter(readings)
+
+    def canary(self, *args, **kwargs) -> float:
+        reading = next(self.readings)
+        self.best_canary = max(self.best_canary, reading)
+        return reading
+
+
+@pytest.fixture
+def quiet_machine(monkeypatch):
+    """Other people's processes on this machine must not decide these tests."""
+    monkeypatch.setattr(timing, "wait_for_quiet", lambda: 0.0)
+    monkeypatch.setattr(timing, "polluted", lambda mon, wall_s: False)
+    monkeypatch.setattr(timing, "RETRY_PAUSE_S", 0.0)
+
+
+def test_a_call_on_a_slow_machine_is_repeated(quiet_machine):
+    calls = []
+    # before/after per attempt: 100/50 is slow (50 < 0.85 x 100), 100/100 is not.
+    run = ScriptedCanary([100, 50, 100, 100]).measure("x", lambda: calls.append(1) or len(calls))
+    assert (run.result, run.repeated, run.canaries) == (2, 1, (100, 100))
+
+
+def test_a_final_result_or_the_last_retry_is_kept(quiet_machine):
+    run = ScriptedCanary([100, 50]).measure("x", lambda: "failed", final=lambda r: True)
+    assert (run.result, run.repeated) == ("failed", 0)
+    run = ScriptedCanary([100, 50, 100, 50], max_retries=1).measure("x", lambda: "slow")
+    assert (run.result, run.repeated) == ("slow", 1)

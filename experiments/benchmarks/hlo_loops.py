@@ -1,9 +1,9 @@
 """The loop structure of a compiled XLA program and the operations each loop body runs.
 
-    python -m experiments.hlo_loops purerl.hlo.txt purejaxrl.hlo.txt [--json OUT]
+    python -m experiments.benchmarks.hlo_loops purerl.hlo.txt purejaxrl.hlo.txt [--json OUT]
 
 Input: the text of a compiled executable (``jax.jit(f).lower(...).compile().as_text()``,
-which ``bench_speed --hlo-dir`` writes for purerl and PureJaxRL). Output: every while loop,
+which ``speed --hlo-dir`` writes for purerl and PureJaxRL). Output: every while loop,
 nested as in the program, with the number of operations its body runs per trip, not counting
 those of the loops nested inside it, by kind. On a GPU nearly every counted operation (a fusion,
 a library call such as a matrix product, a copy, a sort) is one kernel launch, so in a program

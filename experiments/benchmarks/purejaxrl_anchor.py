@@ -1,10 +1,10 @@
 """PureJaxRL anchor for the speed benchmark: time PureJaxRL's own `ppo_continuous_action`
 training function and print one JSON line.
 
-Runs in a subprocess of `experiments.bench_speed`, with a checkout of luchris429/purejaxrl
+Runs in a subprocess of `experiments.benchmarks.speed`, with a checkout of luchris429/purejaxrl
 (its `purejaxrl/` folder) and its Python dependencies importable: ::
 
-    PYTHONPATH=PUREJAXRL/purejaxrl:DEPS python experiments/bench_purejaxrl_anchor.py \
+    PYTHONPATH=PUREJAXRL/purejaxrl:DEPS python experiments/benchmarks/purejaxrl_anchor.py \
         --env inverted_pendulum --backend spring --num-envs 1024 --num-updates 20
 
 Nothing of PureJaxRL is part of purerl: this script only calls its `make_train(config)` with
@@ -32,7 +32,7 @@ _REAL_STDOUT_FD = os.dup(1)
 os.dup2(2, 1)
 
 import jax  # noqa: E402
-from bench_args import add_geometry  # noqa: E402  (a sibling: this runs as a script)
+from args import add_geometry  # noqa: E402  (a sibling: this runs as a script)
 
 
 def main(argv=None) -> dict:

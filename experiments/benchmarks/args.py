@@ -1,8 +1,9 @@
-"""The batch geometry every PPO benchmark takes on its command line, declared once.
+"""The command-line pieces the PPO benchmarks share with their anchors, declared once: the
+batch geometry, and layer sizes written as a comma-separated list.
 
 Standard library only: the anchor scripts run as files (the Brax one in another virtual
 environment) and import this as a sibling module; the in-package benchmarks import it as
-`experiments.bench_args`.
+`experiments.benchmarks.args`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ def add_geometry(parser: argparse.ArgumentParser, **defaults: object) -> None:
     (num_updates_per_batch in Brax), with GEOMETRY's defaults unless given here."""
     for name, default in {**GEOMETRY, **defaults}.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    """'32,32,32' -> (32, 32, 32): layer sizes as the throughput benchmark and Brax's anchor
+    take them on the command line (one argument, so it passes through unchanged)."""
+    return tuple(int(s) for s in text.split(",") if s.strip())
 
 
 def geometry_flags(args: argparse.Namespace) -> list[str]:

@@ -1,6 +1,6 @@
 """Training speed, side by side with PureJaxRL's own PPO at its configuration.
 
-    python -m experiments.bench_speed --purejaxrl-dir PUREJAXRL --pythonpath DEPS \
+    python -m experiments.benchmarks.speed --purejaxrl-dir PUREJAXRL --pythonpath DEPS \
         --env inverted_pendulum --backend spring --rounds 3 --json runs/bench/speed.json
 
 Both sides train PureJaxRL's `ppo_continuous_action` configuration: 256x256 tanh actor and
@@ -10,7 +10,7 @@ advantages per batch, num_envs x unroll_length steps per update, num_minibatches
 num_epochs gradient steps. Each side compiles `train(key)` for `--num-updates` updates
 (no evaluation) and is timed after compilation, best of two calls; rounds alternate
 between the sides and the medians are compared. PureJaxRL runs in a subprocess
-(`experiments/bench_purejaxrl_anchor.py`) from the checkout given; `--skip-anchor` times
+(`experiments/benchmarks/purejaxrl_anchor.py`) from the checkout given; `--skip-anchor` times
 purerl alone.
 
 The breakdown times purerl's parts per iteration, each compiled alone and scanned over the
@@ -32,12 +32,10 @@ from pathlib import Path
 
 import jax
 
-from experiments import hlo_loops
 from experiments.atomic import write_text_atomic
-from experiments.bench_args import add_geometry, geometry_flags
+from experiments.benchmarks import anchors, hlo_loops
+from experiments.benchmarks.args import add_geometry
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
-
-HERE = Path(__file__).resolve().parent
 
 
 def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Config:
@@ -148,14 +146,16 @@ def time_anchor(args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     paths = [str(Path(args.purejaxrl_dir) / "purejaxrl"), *args.pythonpath]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
-    command = [sys.executable, str(HERE / "bench_purejaxrl_anchor.py"), *geometry_flags(args)]
-    command += ["--num-updates", str(args.num_updates)]
-    if args.hlo_dir:
-        command += ["--hlo-out", str(Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt")]
+    hlo_out = (
+        {"hlo_out": Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt"} if args.hlo_dir else {}
+    )
+    command = anchors.command(
+        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, **hlo_out
+    )
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"PureJaxRL anchor failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return anchors.result(done.stdout)
 
 
 def main(argv=None) -> dict:
@@ -172,7 +172,7 @@ def main(argv=None) -> dict:
     p.add_argument(
         "--hlo-dir",
         help="write both compiled programs here (purerl.hlo.txt, purejaxrl.hlo.txt) and "
-        "their loop structure to hlo_loops.json (see experiments.hlo_loops)",
+        "their loop structure to hlo_loops.json (see experiments.benchmarks.hlo_loops)",
     )
     args = p.parse_args(argv)
     if not args.skip_anchor and not args.purejaxrl_dir:

@@ -2,7 +2,7 @@
 
 Run (one benchmark at a time; the machine is shared)::
 
-    python -m experiments.bench_depth --depths 4 16 64 256 1024 --width 256 --batch 256 \
+    python -m experiments.benchmarks.depth --depths 4 16 64 256 1024 --width 256 --batch 256 \
         --steps 10 --max-unrolled-depth 256 --json runs/bench/depth.json
 
 For each depth it builds ONE training step -- with `--model trunk` (default) forward +

@@ -1,13 +1,13 @@
 """Brax anchor for the PPO benchmark: run Brax's *own* PPO trainer, print one JSON line.
 
 This script is standalone: it imports only brax, jax, the standard library and its sibling
-``bench_args`` (standard library only), and runs in the separate venv made by
-``experiments/bench_anchor_venv.py``
+``args`` (standard library only), and runs in the separate venv made by
+``experiments/benchmarks/anchor_venv.py``
 (``jax==0.8.0 jaxlib==0.8.0 brax==0.14.2``; brax 0.14.2's PPO trainer calls
 ``jax.device_put_replicated``, which is gone in jax 0.10).  Example::
 
-    PY=$(python3 experiments/bench_anchor_venv.py)
-    $PY experiments/bench_brax_anchor.py --env inverted_pendulum --backend generalized \
+    PY=$(python3 experiments/benchmarks/anchor_venv.py)
+    $PY experiments/benchmarks/brax_anchor.py --env inverted_pendulum --backend generalized \
         --total-env-steps 300000
 
 Geometry.  Brax's ``batch_size`` is the number of *sequences* (each
@@ -85,14 +85,10 @@ os.chdir(tempfile.gettempdir())
 
 import jax  # noqa: E402
 import jax.monitoring  # noqa: E402
-from bench_args import add_geometry  # noqa: E402  (a sibling: this runs as a script)
+from args import add_geometry, hidden_sizes  # noqa: E402  (a sibling: this runs as a script)
 from brax import envs  # noqa: E402
 from brax.training.agents.ppo import networks as ppo_networks  # noqa: E402
 from brax.training.agents.ppo import train as ppo  # noqa: E402
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    return tuple(int(s) for s in text.split(",") if s.strip())
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -171,8 +167,8 @@ jax.monitoring.register_event_duration_secs_listener(_compile_listener)
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    policy_sizes = _sizes(args.policy_hidden_sizes or args.hidden_sizes)
-    value_sizes = _sizes(args.value_hidden_sizes or args.hidden_sizes)
+    policy_sizes = hidden_sizes(args.policy_hidden_sizes or args.hidden_sizes)
+    value_sizes = hidden_sizes(args.value_hidden_sizes or args.hidden_sizes)
 
     env = envs.get_environment(args.env, backend=args.backend)
     network_factory = functools.partial(

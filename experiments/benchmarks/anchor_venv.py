@@ -7,23 +7,24 @@ be imported/run from any interpreter.
 
 Usage (shell)::
 
-    python3 experiments/bench_anchor_venv.py            # creates ./.bench-venv, prints its python
-    python3 experiments/bench_anchor_venv.py /some/path
+    python3 experiments/benchmarks/anchor_venv.py    # creates ./.bench-venv, prints its python
+    python3 experiments/benchmarks/anchor_venv.py /some/path
 
 Usage (Python)::
 
-    from experiments.bench_anchor_venv import ensure_anchor_venv
+    from experiments.benchmarks.anchor_venv import ensure_anchor_venv
     py = ensure_anchor_venv()   # -> "<repo>/.bench-venv/bin/python"
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
-import sys
 import venv
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This file is experiments/benchmarks/anchor_venv.py: the repository is three levels up.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_VENV = os.path.join(REPO_ROOT, ".bench-venv")
 PINNED_PACKAGES = ("jax==0.8.0", "jaxlib==0.8.0", "brax==0.14.2")
 MARKER_NAME = ".purerl-anchor-ok"
@@ -71,5 +72,15 @@ def ensure_anchor_venv(path: str | None = None, *, quiet: bool = True) -> str:
     return python
 
 
+def main(argv: list[str] | None = None) -> str:
+    """Prints the anchor venv's python. Through argparse so that `--help` prints help: a bare
+    sys.argv[1] took it for a path and built a venv named `--help`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", help=f"where the venv goes (default {DEFAULT_VENV})")
+    python = ensure_anchor_venv(parser.parse_args(argv).path, quiet=False)
+    print(python)
+    return python
+
+
 if __name__ == "__main__":
-    print(ensure_anchor_venv(sys.argv[1] if len(sys.argv) > 1 else None, quiet=False))
+    main()

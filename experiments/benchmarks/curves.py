@@ -1,10 +1,10 @@
 """Learning-curve parity: purerl against Brax's own PPO trainer at identical settings.
 
-    python -m experiments.bench_curves --env inverted_pendulum --seeds 5 \
+    python -m experiments.benchmarks.curves --env inverted_pendulum --seeds 5 \
         --json runs/bench/curves-inverted_pendulum.json
 
 Both sides get the same hyperparameters, batch geometry, networks and evaluation: Brax's
-trainer (brax 0.14.2, in the jax 0.8 virtual environment `experiments/bench_anchor_venv.py`
+trainer (brax 0.14.2, in the jax 0.8 virtual environment `experiments/benchmarks/anchor_venv.py`
 makes) with `batch_size = num_envs / num_minibatches`, so one training step is one unroll of
 every environment, as in purerl; purerl with Brax's parameterisation (`BRAX_PPO` in
 `experiments.presets`: softplus state-dependent scale, lecun-uniform init, no gradient
@@ -30,9 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.bench_args import add_geometry, geometry_flags
-
-HERE = Path(__file__).resolve().parent
+from experiments.benchmarks import anchors
+from experiments.benchmarks.args import add_geometry
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -140,28 +139,41 @@ def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
     return {"steps": [k * interval for k in range(args.num_evals + 1)], "returns": returns}
 
 
+def brax_command(args: argparse.Namespace, python: str, seed: int) -> list[str]:
+    """Brax's anchor at these settings for one seed; it evaluates at step 0 too, hence one
+    evaluation more than purerl's num_evals (which counts those after training starts)."""
+    return anchors.command(
+        python,
+        "brax_anchor",
+        args,
+        total_env_steps=args.total_env_steps,
+        episode_length=args.episode_length,
+        policy_hidden_sizes=args.policy_hidden_sizes,
+        value_hidden_sizes=args.value_hidden_sizes,
+        learning_rate=args.learning_rate,
+        discount=args.discount,
+        entropy_cost=args.entropy_cost,
+        reward_scaling=args.reward_scaling,
+        clipping_epsilon=args.clipping_epsilon,
+        gae_lambda=args.gae_lambda,
+        deterministic_eval=True,
+        num_evals=args.num_evals + 1,
+        num_eval_envs=args.num_eval_envs,
+        seed=seed,
+    )
+
+
 def run_brax(args: argparse.Namespace) -> dict:
-    from experiments.bench_anchor_venv import ensure_anchor_venv
+    from experiments.benchmarks.anchor_venv import ensure_anchor_venv
 
     python = ensure_anchor_venv()
     returns, steps = [], None
     for seed in seeds(args):
-        command = [python, str(HERE / "bench_brax_anchor.py"), *geometry_flags(args)]
-        command += ["--total-env-steps", str(args.total_env_steps)]
-        command += ["--episode-length", str(args.episode_length)]
-        command += ["--policy-hidden-sizes", ",".join(map(str, args.policy_hidden_sizes))]
-        command += ["--value-hidden-sizes", ",".join(map(str, args.value_hidden_sizes))]
-        command += ["--learning-rate", str(args.learning_rate), "--discount", str(args.discount)]
-        command += ["--entropy-cost", str(args.entropy_cost)]
-        command += ["--reward-scaling", str(args.reward_scaling)]
-        command += ["--clipping-epsilon", str(args.clipping_epsilon)]
-        command += ["--gae-lambda", str(args.gae_lambda), "--deterministic-eval"]
-        command += ["--num-evals", str(args.num_evals + 1)]
-        command += ["--num-eval-envs", str(args.num_eval_envs), "--seed", str(seed)]
+        command = brax_command(args, python, seed)
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"Brax's trainer failed:\n{done.stderr[-3000:]}")
-        curve = json.loads(done.stdout.strip().splitlines()[-1])["curve"]
+        curve = anchors.result(done.stdout)["curve"]
         steps = [int(s) for s, _ in curve]
         returns.append([float(r) for _, r in curve])
         print(

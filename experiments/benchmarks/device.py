@@ -1,7 +1,7 @@
 """The accelerator benchmark: what only a GPU can measure, in one short prepared run.
 
-    make bench-device OUT=runs/bench/device      # on the GPU machine (see docs/BENCHMARKS.md)
-    python -m experiments.bench_device --out DIR --purejaxrl-dir PUREJAXRL [--quick]
+    make bench-device DEVICE_OUT=runs/bench/device     # on the GPU machine (see docs/BENCHMARKS.md)
+    python -m experiments.benchmarks.device --out DIR --purejaxrl-dir PUREJAXRL [--quick]
 
 Each part runs the project's own benchmark in a subprocess, one after another, with a time
 limit of its own, and leaves DIR/<part>.log (its output); a part that fails or runs out of
@@ -10,18 +10,18 @@ time does not stop the next. DIR/device.json, rewritten after every part, holds 
 results (the JSON the benchmark wrote, kept with its run directory under DIR/work/). Parts,
 most important first:
 
-1. ``speed-purejaxrl``: ``bench_speed`` on ant (spring) at PureJaxRL's own
+1. ``speed-purejaxrl``: ``speed`` on ant (spring) at PureJaxRL's own
    ``ppo_continuous_action`` defaults (2,048 envs x 10 steps, 32 minibatches, 4 epochs):
    purerl against PureJaxRL, both timed after compilation, purerl's per-part breakdown, and
    both compiled programs' loops with the operations (kernels) each runs per trip
-   (``experiments.hlo_loops``; the programs themselves stay in DIR/work/hlo/).
-2. ``speed-brax``: ``bench_ppo`` on ant (spring) at Brax's published ant geometry (4,096 envs x
+   (``experiments.benchmarks.hlo_loops``; the programs themselves stay in DIR/work/hlo/).
+2. ``speed-brax``: ``throughput`` on ant (spring) at Brax's published ant geometry (4,096 envs x
    16 unrolls of 5, 32 minibatches, 4 epochs): purerl against Brax's own trainer. Where the
    running jax lacks ``jax.device_put_replicated`` the Brax anchor restores it (see
-   ``bench_brax_anchor``) and says so in its JSON.
+   ``brax_anchor``) and says so in its JSON.
 3. ``million-envs``: the ``ppo-cartpole`` preset with 2^20 = 1,048,576 environments x unroll 8
    through ``python -m experiments.run`` (a summary.json with env steps/s).
-4. ``depth``: ``bench_depth``, CRL's residual trunk from depth 4 to 1024 (SGD steps/s).
+4. ``depth``: ``depth``, CRL's residual trunk from depth 4 to 1024 (SGD steps/s).
 
 ``--quick`` shrinks every part to a CPU-sized smoke run (inverted_pendulum, small batches) to
 rehearse the whole script before spending accelerator time. Subprocesses get
@@ -43,7 +43,7 @@ from pathlib import Path
 
 from experiments.atomic import write_text_atomic
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 BRAX_ANT_GEOMETRY = [
     "--env", "ant", "--backend", "spring", "--num-envs", "4096", "--unroll-length", "5",
@@ -64,13 +64,13 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
     py = [sys.executable, "-m"]
     quick = args.quick
     speed = [
-        *py, "experiments.bench_speed", *(QUICK_GEOMETRY if quick else PUREJAXRL_ANT_GEOMETRY),
+        *py, "experiments.benchmarks.speed", *(QUICK_GEOMETRY if quick else PUREJAXRL_ANT_GEOMETRY),
         "--num-updates", "4" if quick else "50", "--rounds", "1",
         "--json", str(out / "speed-purejaxrl.json"), "--hlo-dir", str(out / "hlo"),
     ]  # fmt: skip
     speed += ["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]
     brax = [
-        *py, "experiments.bench_ppo", *(QUICK_GEOMETRY if quick else BRAX_ANT_GEOMETRY),
+        *py, "experiments.benchmarks.throughput", *(QUICK_GEOMETRY if quick else BRAX_ANT_GEOMETRY),
         "--iterations", "2" if quick else "10", "--repeats", "2", "--max-retries", "0",
         "--brax-python", sys.executable,
         "--brax-num-eval-envs", "16" if quick else "128", "--out", str(out / "speed-brax.json"),
@@ -84,7 +84,7 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         "--num-evals", "2", "--run-dir", str(out / "million-envs"),
     ]  # fmt: skip
     depth = [
-        *py, "experiments.bench_depth", "--depths", *(["4", "8"] if quick else
+        *py, "experiments.benchmarks.depth", "--depths", *(["4", "8"] if quick else
         ["4", "16", "64", "256", "1024"]), "--steps", "3" if quick else "20",
         "--max-unrolled-depth", "16",
         "--json", str(out / "depth.json"),
