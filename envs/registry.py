@@ -61,7 +61,8 @@ class EnvSpec:
     reduction over the episode's steps: "sum", "max" or "last") triples an environment
     declares (goal-conditioned ones: success_rate, time_at_goal, final_distance); None means
     undeclared, and evaluation then sums every `state.metrics` entry over the episode as
-    brax's evaluator does (episode_NAME).
+    brax's evaluator does (episode_NAME). `success_radius`: goal-conditioned environments'
+    distance in goal space that counts as reaching the goal (their reward is that success).
     """
 
     observation_size: int
@@ -70,6 +71,7 @@ class EnvSpec:
     goal_indices: tuple[int, ...] | None = None
     achieved_goal_indices: tuple[int, ...] | None = None
     episode_metrics: tuple[tuple[str, str, str], ...] | None = None
+    success_radius: float | None = None
 
     @property
     def discrete(self) -> bool:
@@ -142,4 +144,5 @@ def spec(env: Env) -> EnvSpec:
         None if goal is None else tuple(goal),
         None if achieved is None else tuple(achieved),
         getattr(inner, "episode_metrics", None),
+        getattr(inner, "success_radius", None),
     )

@@ -155,7 +155,10 @@ class AutoResetBatch:
         mask = state.done > 0 if mask is None else mask
         keys = jax.vmap(jax.random.split)(state.info["reset_key"])
         state = self._take(state, jax.vmap(self.env.reset)(keys[:, 0]), mask)
-        reset_key = jnp.where(mask[:, None], keys[:, 1], state.info["reset_key"])
+        old = state.info["reset_key"]
+        # Raw uint32 keys are (N, 2), typed keys (jax.random.key) (N,): broadcast the mask.
+        where = mask.reshape(mask.shape + (1,) * (old.ndim - 1))
+        reset_key = jax.lax.select(jnp.broadcast_to(where, old.shape), keys[:, 1], old)
         return state.replace(info=dict(state.info, reset_key=reset_key))
 
     @staticmethod

@@ -32,8 +32,8 @@ class EnvConfig:
     the environment's default."""
     single_goal: bool = False
     """Goal-conditioned environments: command the environment's one designated goal in every
-    episode, in collection and evaluation (CRL still relabels training goals with future
-    states: "A Single Goal is All You Need")."""
+    episode, in collection and evaluation (agents that relabel goals still relabel training
+    goals with future states: "A Single Goal is All You Need")."""
 
     def make_kwargs(self) -> dict:
         """Keyword arguments for `envs.make` beyond name and backend."""

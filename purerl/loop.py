@@ -186,7 +186,7 @@ class Trainer:
             if k.startswith("finished/")
         }
         count = jnp.maximum(finished["count"], 1.0)
-        # An agent that skips some updates (CRL warming up its buffer) marks the ones it took
+        # An agent that skips some updates (e.g. while filling a replay buffer) marks those it took
         # with "trained"; its metrics are averaged over those only.
         trained = metrics.pop("trained", None)
         if trained is None:

@@ -10,6 +10,7 @@ ever crossing into the next one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -124,6 +125,38 @@ def sample_with_future(
         return jax.tree.map(lambda x: x[row(ages), env], buffer.data)
 
     return gather(age), gather(age + offsets), offsets
+
+
+def train_after_warmup(
+    buffer: TrajectoryBuffer,
+    warmup_env_steps: int,
+    num_steps: int,
+    gradient_step: Callable[[Any, jax.Array], tuple[Any, dict]],
+    carry: Any,
+    key: jax.Array,
+) -> tuple[Any, dict]:
+    """An off-policy agent's learning phase: `num_steps` scanned `gradient_step(carry, key) ->
+    (carry, metrics)` once `buffer` holds `warmup_env_steps` env steps, nothing before.
+
+    Returns the carry and the steps' mean metrics (zeros while warming up) plus
+    "buffer/env_steps" and "trained" (1.0 when steps were taken: the loop averages an agent's
+    metrics over the iterations that trained).
+    """
+
+    def train(carry):
+        carry, metrics = jax.lax.scan(gradient_step, carry, jax.random.split(key, num_steps))
+        return carry, jax.tree.map(jnp.mean, metrics)
+
+    def wait(carry):
+        shapes = jax.eval_shape(train, carry)[1]
+        return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    stored = buffer.size * buffer.num_envs
+    warm = stored >= warmup_env_steps
+    carry, metrics = jax.lax.cond(warm, train, wait, carry)
+    metrics["buffer/env_steps"] = stored.astype(jnp.float32)
+    metrics["trained"] = warm.astype(jnp.float32)
+    return carry, metrics
 
 
 def buffer_shardings(agent_state: Any, mesh: Mesh) -> Any:

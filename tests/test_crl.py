@@ -10,9 +10,9 @@ import pytest
 import envs
 from experiments.presets import PRESETS
 from purerl import Config, ConfigError, CRLConfig, EnvConfig, TrainConfig, Trainer, validate
-from purerl.agents.crl.agent import goal_layout
 from purerl.agents.crl.config import ContrastiveObjective, Energy
 from purerl.agents.crl.loss import ENERGIES, ENERGY_NAMES, OBJECTIVE_NAMES, OBJECTIVES
+from purerl.goals import goal_layout
 
 SMALL = Config(
     EnvConfig("point_umaze", episode_length=20),
@@ -85,7 +85,7 @@ def test_depth_and_width_set_all_networks_unless_overridden():
 
 def test_goal_layout_rejects_mismatched_indices():
     good = envs.EnvSpec(6, 2, goal_indices=(4, 5), achieved_goal_indices=(0, 1))
-    state_size, achieved = goal_layout(good)
+    state_size, achieved = goal_layout(good, "CRL")
     assert state_size == 4 and list(achieved) == [0, 1]
     for bad in (
         envs.EnvSpec(6, 2, goal_indices=(3, 4), achieved_goal_indices=(0, 1)),  # not last
@@ -94,7 +94,7 @@ def test_goal_layout_rejects_mismatched_indices():
         envs.EnvSpec(6, 2),  # not goal-conditioned
     ):
         with pytest.raises(ConfigError, match="goal|CRL"):
-            goal_layout(bad)
+            goal_layout(bad, "CRL")
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,17 @@ from envs import EnvSpec
 from purerl.agents.crl.config import CRLConfig
 from purerl.agents.crl.loss import ENERGIES, critic_loss
 from purerl.checks import ConfigError
+from purerl.goals import goal_layout
 from purerl.losses.max_entropy import actor_loss, alpha_loss, default_target_entropy
 from purerl.networks import ResidualTrunk, SquashedGaussianActor
-from purerl.replay import TrajectoryBuffer, init_buffer, insert, sample_with_future
+from purerl.optim import apply_groups
+from purerl.replay import (
+    TrajectoryBuffer,
+    init_buffer,
+    insert,
+    sample_with_future,
+    train_after_warmup,
+)
 from purerl.types import Metrics, Transition
 
 
@@ -40,30 +48,6 @@ class CRLBatch:
     goal: jax.Array
 
 
-def goal_layout(spec: EnvSpec) -> tuple[int, jax.Array]:
-    """(state size, achieved-goal indices) of a goal-conditioned observation [state, goal].
-
-    Raises ConfigError when the environment's declared indices do not describe that layout.
-    """
-    if not spec.goal_conditioned:
-        raise ConfigError("env.name", "CRL needs a goal-conditioned environment")
-    goal, achieved = tuple(spec.goal_indices), tuple(spec.achieved_goal_indices)
-    state_size = spec.observation_size - len(goal)
-    if goal != tuple(range(state_size, spec.observation_size)):
-        raise ConfigError(
-            "env.name",
-            f"goal_indices {goal} must be the last {len(goal)} observation entries "
-            f"({state_size}..{spec.observation_size - 1}): observations are [state, goal]",
-        )
-    if len(achieved) != len(goal) or not all(0 <= i < state_size for i in achieved):
-        raise ConfigError(
-            "env.name",
-            f"achieved_goal_indices {achieved} must name {len(goal)} state entries "
-            f"(indices below {state_size}), one per goal coordinate",
-        )
-    return state_size, jnp.asarray(achieved)
-
-
 class CRLAgent:
     """Contrastive RL: phi(s, a) and psi(g) encoders, a max-entropy actor pi(a | s, g).
 
@@ -77,7 +61,7 @@ class CRLAgent:
         self.spec = spec
         self.num_envs = num_envs
         self.episode_length = episode_length
-        self.state_size, self.achieved_goal = goal_layout(spec)
+        self.state_size, self.achieved_goal = goal_layout(spec, "CRL")
         trunk = dict(
             activation=config.activation, normalization=config.normalization, remat=config.remat
         )
@@ -197,12 +181,7 @@ class CRLAgent:
         alpha_grad = jax.grad(alpha_loss)(params["log_alpha"], log_prob, self.target_entropy)
         grads = {"critic": critic_grads, "actor": actor_grads, "log_alpha": alpha_grad}
         groups = {"critic": critic, "actor": params["actor"], "log_alpha": params["log_alpha"]}
-        new_state = {}
-        for name, optimizer in self.optimizers.items():
-            updates, new_state[name] = optimizer.update(
-                grads[name], optimizer_state[name], groups[name]
-            )
-            groups[name] = optax.apply_updates(groups[name], updates)
+        groups, new_state = apply_groups(self.optimizers, grads, optimizer_state, groups)
         params = {**groups["critic"], "actor": groups["actor"], "log_alpha": groups["log_alpha"]}
         metrics = {
             **critic_metrics,
@@ -226,21 +205,12 @@ class CRLAgent:
             params, optimizer_state, metrics = self.gradient_step(*carry, buffer, step_key)
             return (params, optimizer_state), metrics
 
-        def train(carry):
-            carry, metrics = jax.lax.scan(
-                step, carry, jax.random.split(key, config.updates_per_iteration)
-            )
-            return carry, jax.tree.map(jnp.mean, metrics)
-
-        def wait(carry):
-            shapes = jax.eval_shape(train, carry)[1]
-            return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-        stored = buffer.size * self.num_envs
-        (params, optimizer_state), metrics = jax.lax.cond(
-            stored >= config.warmup_env_steps, train, wait, (state.params, state.optimizer_state)
+        (params, optimizer_state), metrics = train_after_warmup(
+            buffer,
+            config.warmup_env_steps,
+            config.updates_per_iteration,
+            step,
+            (state.params, state.optimizer_state),
+            key,
         )
-        metrics["buffer/env_steps"] = stored.astype(jnp.float32)
-        # 1.0 when gradient steps were taken: the loop averages metrics over those only.
-        metrics["trained"] = (stored >= config.warmup_env_steps).astype(jnp.float32)
         return CRLState(params, optimizer_state, buffer), metrics
