@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from purerl import Config, CRLConfig, EnvConfig, PPOConfig, TrainConfig
+from purerl import Config, CRLConfig, EnvConfig, PPOConfig, SACConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,25 @@ POINT_CRL_TRAIN = TrainConfig(
     total_env_steps=200_000,
     num_evals=10,
     num_eval_envs=64,
+)
+
+# SAC+HER, the papers' baseline, at CRL's geometry: the same replay buffer, batch, gradient
+# steps per collect and residual trunks (depth 4), so the two can be compared like for like.
+PAPER_SAC = SACConfig(
+    depth=4,
+    width=256,
+    batch_size=PAPER_CRL.batch_size,
+    updates_per_iteration=PAPER_CRL.updates_per_iteration,
+    buffer_size=PAPER_CRL.buffer_size,
+    warmup_env_steps=PAPER_CRL.warmup_env_steps,
+)
+POINT_SAC = SACConfig(
+    depth=POINT_CRL.depth,
+    width=POINT_CRL.width,
+    batch_size=POINT_CRL.batch_size,
+    updates_per_iteration=POINT_CRL.updates_per_iteration,
+    buffer_size=POINT_CRL.buffer_size,
+    warmup_env_steps=POINT_CRL.warmup_env_steps,
 )
 
 # brax inverted_pendulum on a CPU: purerl's preset and Brax's settings share the geometry.
@@ -191,6 +210,18 @@ PRESETS: dict[str, Preset] = {
             POINT_CRL_TRAIN,
             POINT_CRL,
         ),
+    ),
+    "sac-her-point-umaze": Preset(
+        "Goal-conditioned SAC with hindsight relabelling on the point-mass U-maze, at "
+        "crl-point-umaze's settings; CPU, minutes.",
+        Config(EnvConfig("point_umaze", episode_length=100), POINT_CRL_TRAIN, POINT_SAC),
+    ),
+    "sac-her-ant": Preset(
+        "GPU-sized: goal-conditioned SAC+HER on ant goal reaching, at crl-ant's geometry.",
+        Config(
+            EnvConfig("ant_goal", backend="spring", episode_length=1000), PAPER_CRL_TRAIN, PAPER_SAC
+        ),
+        gpu_sized=True,
     ),
     "crl-ant": Preset(
         "GPU-sized: contrastive RL, depth 64, on ant goal reaching (goal on a 10 m circle).",

@@ -92,6 +92,7 @@ def test_every_preset_validates():
         "crl-ant",
         "crl-ant-umaze",
         "crl-humanoid",
+        "sac-her-ant",
     }
 
 

@@ -5,7 +5,7 @@ algorithm is its own package plus one name on the import line. Imports nothing h
 package's agent code (jax, flax) loads when the agent is built.
 """
 
-from purerl.agents import crl, ppo  # noqa: F401  (the registry line: one name per agent)
+from purerl.agents import crl, ppo, sac  # noqa: F401  (the registry line: one name per agent)
 from purerl.agents.registry import AgentSpec, get, names, of, register, specs
 
 DEFAULT_AGENT = "ppo"
