@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.run import RunSpec, UsageError, parse, write_json_atomic
+from experiments.atomic import write_json_atomic
+from experiments.run import RunSpec, UsageError, parse
 
 try:
     from submitit.helpers import Checkpointable
