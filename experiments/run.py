@@ -57,23 +57,35 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def preset_config(name: str) -> Config:
+    """The preset's config; UsageError listing the presets for an unknown name."""
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name].config
+
+
 def parse(argv: list[str]) -> tuple[str, RunSpec]:
     """Returns (preset name, validated run spec); raises UsageError on bad input."""
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     spec = tyro.cli(
         RunSpec,
-        default=RunSpec(PRESETS[name].config),
+        default=RunSpec(preset_config(name)),
         args=rest,
         prog=f"python -m experiments.run {name}",
         description=PRESETS[name].description,
         # The preset decides the agent's config type; its fields become flags.
         config=(tyro.conf.AvoidSubcommands,),
     )
+    return name, check(spec)
+
+
+def check(spec: RunSpec) -> RunSpec:
+    """Validates the config and the run options (UsageError naming the flag); returns `spec`.
+
+    Shared by the command line and sweeps, whose specs are built by replacing fields."""
     with config_errors():
         validate(spec.config)
     packages = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
@@ -88,7 +100,7 @@ def parse(argv: list[str]) -> tuple[str, RunSpec]:
             "--checkpoint-every must be >= 0 and --keep-checkpoints >= 1, got "
             f"{spec.checkpoint_every} and {spec.keep_checkpoints}"
         )
-    return name, spec
+    return spec
 
 
 @contextlib.contextmanager
@@ -160,6 +172,16 @@ def record_config(run_dir: RunDir, preset: str, spec: RunSpec) -> None:
     run_dir.write_config({"preset": preset, "run": run_options, **to_dict(spec.config)})
 
 
+def prepare(preset: str, spec: RunSpec) -> RunDir:
+    """Creates a new run's directory and config.json without training it; `--resume RUN_DIR`
+    then trains it from the start. A sweep prepares its runs so that each process needs only
+    the run directory."""
+    run_dir = make_run_dir(spec, preset)
+    with run_lock(run_dir):
+        record_config(run_dir, preset, spec)
+    return run_dir
+
+
 def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
     """Where and what went non-finite in a chunk's metrics, or None if nothing did."""
     iteration = int(metrics.get("health/nonfinite_iteration", -1))
@@ -215,7 +237,8 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
         if not resume:
             record_config(run_dir, preset, spec)
         trained, asked = config.train.trained_env_steps, config.train.total_env_steps
-        if not resume and trained != asked:
+        # Said whenever training starts from zero, also in a prepared run (see `prepare`).
+        if trained != asked and not run_dir.has_records():
             interval = config.train.iterations_per_eval * config.train.steps_per_iteration
             print(
                 f"training {trained:,} env steps: total_env_steps {asked:,} rounded down to "
