@@ -56,7 +56,7 @@ from typing import Any, Literal
 from experiments import run
 from experiments.atomic import write_json_atomic
 from experiments.run import RunSpec, UsageError
-from experiments.rundir import RunDir
+from experiments.rundir import RunDir, RunDirError
 
 try:
     from submitit.helpers import Checkpointable
@@ -401,12 +401,8 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
                     f"{iteration * config.train.steps_per_iteration}; not recorded"
                 )
                 continue
-            job.run_dir.path.mkdir(parents=True, exist_ok=True)
-            recorded = {"preset": preset, "sweep": {"executor": "vmap", "group_size": len(group)}}
-            write_json_atomic(job.run_dir.config_path, {**recorded, **to_dict(job.spec.config)})
-            records = []
-            for evaluation in range(num_evals):
-                record = {
+            records = [
+                {
                     "env_steps": (evaluation + 1) * steps,
                     # One program: its time is split evenly over the evaluations.
                     "wall_time_s": round(train_time * (evaluation + 1) / num_evals, 3),
@@ -416,13 +412,22 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
                         if k != "iteration" and not k.startswith("health/")
                     },
                 }
-                records.append(json.dumps(record))
-            job.run_dir.metrics_path.write_text("\n".join(records) + "\n")
-            summary = run.summary_of(
-                preset, json.loads(records[-1]), compile_time, train_time, None
-            )
+                for evaluation in range(num_evals)
+            ]
+            summary = run.summary_of(preset, records[-1], compile_time, train_time, None)
             summary["vmapped_runs"] = len(group)
-            write_json_atomic(job.run_dir.summary_path, summary)
+            recorded = {"preset": preset, "sweep": {"executor": "vmap", "group_size": len(group)}}
+            # An earlier, killed sweep may have left this group's directories half written:
+            # they are rewritten whole, config first and summary (which marks a run done) last.
+            run_dir = job.run_dir
+            run_dir.path.mkdir(parents=True, exist_ok=True)
+            try:
+                with run_dir.lock():
+                    run_dir.write_config({**recorded, **to_dict(job.spec.config)})
+                    run_dir.write_metrics(records)
+                    run_dir.write_summary(summary)
+            except RunDirError as error:
+                failures.append(f"{run_dir}: {error}; not recorded")
         print(f"vmapped {len(group)} runs ({', '.join(fields) or 'seeds'}) in {train_time:.1f}s")
     return failures
 

@@ -83,6 +83,22 @@ def test_vmapped_sweep_writes_every_run_and_the_table(vmapped):
     assert "learning_rate=0.001" in result.stdout
 
 
+def test_vmapped_runs_are_whole_run_directories(vmapped):
+    """Written through RunDir like any run: readable records, the last in the summary, and
+    nothing left over from the atomic writes."""
+    from experiments.rundir import RunDir
+
+    root, _ = vmapped
+    for summary in (root / "vmap").glob("*/seed*/summary.json"):
+        run = RunDir(summary.parent)
+        records = run.read_metrics()
+        assert [r["env_steps"] for r in records] == [2048, 4096]
+        assert run.read_summary()["eval/episode_return"] == records[-1]["eval/episode_return"]
+        assert run.read_config()["sweep"] == {"executor": "vmap", "group_size": 4}
+        names = {p.name for p in run.path.iterdir()}
+        assert names == {".lock", "config.json", "metrics.jsonl", "summary.json"}
+
+
 def test_rerun_continues_and_a_different_spec_is_refused(vmapped):
     root, _ = vmapped
     spec = write_spec(root / "spec.toml", seeds="[0, 1]")
