@@ -7,6 +7,7 @@ directory is fsync'd too, so the rename survives a machine crash.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -30,3 +31,8 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def write_json_atomic(path: Path, value: object) -> None:
+    """Writes `value` as indented JSON, atomically and durably (see `write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(value, indent=2) + "\n")

@@ -30,6 +30,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from experiments.rundir import CorruptMetrics, RunDir
+
 DEFAULT_METRICS = ("eval/success_rate", "eval/episode_return")
 X_AXES = ("env_steps", "wall_time_s")
 # Not metrics: the x axes, which every record carries.
@@ -96,8 +98,8 @@ def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             raise UsageError(
                 f"{path} is not a directory; pass the run directory that holds metrics.jsonl"
             )
-        for root, dirs, files in os.walk(path):
-            if "config.json" in files and "metrics.jsonl" in files:
+        for root, dirs, _ in os.walk(path):
+            if RunDir(root).is_run():
                 found[Path(root).resolve()] = None
                 dirs.clear()  # a run directory holds no further runs
             else:
@@ -111,30 +113,19 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     A final line that does not parse is ignored: a run still training may be mid-write.
     """
     path = Path(path)
+    run = RunDir(path)
     try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        config = run.read_config()
+    except (OSError, ValueError) as error:
         raise UsageError(
-            f"cannot read {path / 'config.json'} ({error}); remove or fix that run"
+            f"cannot read {run.config_path} ({error}); remove or fix that run"
         ) from None
-    if not isinstance(config, dict):
-        raise UsageError(f"{path / 'config.json'} is not a JSON object; remove or fix that run")
     try:
-        lines = (path / "metrics.jsonl").read_text().splitlines()
+        records = run.read_metrics()
     except OSError as error:
-        raise UsageError(f"cannot read {path / 'metrics.jsonl'} ({error})") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise UsageError(
-                f"{path / 'metrics.jsonl'} line {number} is not JSON; remove or fix that run"
-            ) from None
+        raise UsageError(f"cannot read {run.metrics_path} ({error})") from None
+    except CorruptMetrics as error:
+        raise UsageError(f"{error}; remove or fix that run") from None
     return Run(path, config, records)
 
 

@@ -1,20 +1,17 @@
 """Train a preset: `python -m experiments.run PRESET [--field value ...]`.
 
 Writes a run directory with config.json, metrics.jsonl (one line per evaluation) and
-summary.json. `python -m experiments.run --help` lists the presets; `PRESET --help` documents
-every field.
+summary.json (experiments.rundir knows the layout). `python -m experiments.run --help` lists
+the presets; `PRESET --help` documents every field.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import importlib.util
-import json
 import os
 import re
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -23,8 +20,8 @@ from typing import Annotated, Literal
 
 import tyro
 
-from experiments.atomic import write_text_atomic
 from experiments.presets import DEFAULT_PRESET, PRESETS
+from experiments.rundir import InUse, NotEmpty, RunDir
 from purerl import Config, ConfigError, validate
 
 
@@ -60,23 +57,35 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def preset_config(name: str) -> Config:
+    """The preset's config; UsageError listing the presets for an unknown name."""
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name].config
+
+
 def parse(argv: list[str]) -> tuple[str, RunSpec]:
     """Returns (preset name, validated run spec); raises UsageError on bad input."""
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     spec = tyro.cli(
         RunSpec,
-        default=RunSpec(PRESETS[name].config),
+        default=RunSpec(preset_config(name)),
         args=rest,
         prog=f"python -m experiments.run {name}",
         description=PRESETS[name].description,
         # The preset decides the agent's config type; its fields become flags.
         config=(tyro.conf.AvoidSubcommands,),
     )
+    return name, check(spec)
+
+
+def check(spec: RunSpec) -> RunSpec:
+    """Validates the config and the run options (UsageError naming the flag); returns `spec`.
+
+    Shared by the command line and sweeps, whose specs are built by replacing fields."""
     with config_errors():
         validate(spec.config)
     packages = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
@@ -91,7 +100,7 @@ def parse(argv: list[str]) -> tuple[str, RunSpec]:
             "--checkpoint-every must be >= 0 and --keep-checkpoints >= 1, got "
             f"{spec.checkpoint_every} and {spec.keep_checkpoints}"
         )
-    return name, spec
+    return spec
 
 
 @contextlib.contextmanager
@@ -121,26 +130,19 @@ def as_flags(text: str) -> str:
     return _FIELD.sub(flag, text)
 
 
-def make_run_dir(spec: RunSpec, preset: str) -> Path:
+def make_run_dir(spec: RunSpec, preset: str) -> RunDir:
+    """Creates the new run's directory (default runs/PRESET/TIMESTAMP-seedSEED)."""
     if spec.run_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path("runs") / preset / f"{stamp}-seed{spec.config.train.seed}"
     else:
         path = Path(spec.run_dir)
-    # A directory holding only a lock file is what a run killed before writing anything
-    # leaves behind: it is still empty.
-    if path.exists() and (not path.is_dir() or any(p.name != ".lock" for p in path.iterdir())):
+    try:
+        return RunDir(path).create()
+    except NotEmpty as error:
         raise UsageError(
-            f"run directory {path} already exists and is not empty; pass a new "
-            f"--run-dir so earlier results are never overwritten"
-        )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def write_json_atomic(path: Path, value: object) -> None:
-    """Writes `value` as JSON so readers never see half a file (see experiments.atomic)."""
-    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
+            f"{error}; pass a new --run-dir so earlier results are never overwritten"
+        ) from None
 
 
 class TrainingStopped(Exception):
@@ -148,25 +150,36 @@ class TrainingStopped(Exception):
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Holds an exclusive lock on RUN_DIR/.lock for a run's lifetime, so two processes never
-    write one run directory. The kernel drops the lock when its process dies, however it
-    dies, so a killed run's directory is free for --resume (on any host or pid namespace)."""
-    with open(run_dir / ".lock", "a+") as lock:
+def run_lock(run_dir: str | os.PathLike[str]):
+    """Holds the run directory's lock (`RunDir.lock`) for a run's lifetime; UsageError if
+    another process holds it."""
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise UsageError(
-                f"run directory {run_dir} is in use by {holder}; wait for it or pass a new "
-                f"--run-dir"
-            ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"process {os.getpid()} on {socket.gethostname()}")
-        lock.flush()
+            stack.enter_context(RunDir(run_dir).lock())
+        except InUse as error:
+            raise UsageError(f"{error}; wait for it or pass a new --run-dir") from None
         yield
+
+
+def record_config(run_dir: RunDir, preset: str, spec: RunSpec) -> None:
+    """Writes a new run's config.json, its first file; call it holding the lock."""
+    from purerl.config import to_dict
+
+    if not run_dir.is_empty():
+        # Another process wrote here between our emptiness check and taking the lock.
+        raise UsageError(f"run directory {run_dir} is no longer empty; pass a new --run-dir")
+    run_options = {k: v for k, v in dataclasses.asdict(spec).items() if k != "config"}
+    run_dir.write_config({"preset": preset, "run": run_options, **to_dict(spec.config)})
+
+
+def prepare(preset: str, spec: RunSpec) -> RunDir:
+    """Creates a new run's directory and config.json without training it; `--resume RUN_DIR`
+    then trains it from the start. A sweep prepares its runs so that each process needs only
+    the run directory."""
+    run_dir = make_run_dir(spec, preset)
+    with run_lock(run_dir):
+        record_config(run_dir, preset, spec)
+    return run_dir
 
 
 def nonfinite_message(metrics: dict, steps_per_iteration: int) -> str | None:
@@ -215,18 +228,17 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
     """
     # Deferred: `--help` and bad input should answer without loading JAX.
     from purerl import Trainer
-    from purerl.config import to_dict
 
     config = spec.config
     with config_errors():  # the environment's interface is checked against the agent here
         trainer = Trainer(config)
-    run_dir = Path(spec.run_dir) if resume else make_run_dir(spec, preset)
+    run_dir = RunDir(spec.run_dir) if resume else make_run_dir(spec, preset)
     with run_lock(run_dir):
-        if not resume and any(p.name != ".lock" for p in run_dir.iterdir()):
-            # Another process wrote here between our emptiness check and taking the lock.
-            raise UsageError(f"run directory {run_dir} is no longer empty; pass a new --run-dir")
+        if not resume:
+            record_config(run_dir, preset, spec)
         trained, asked = config.train.trained_env_steps, config.train.total_env_steps
-        if not resume and trained != asked:
+        # Said whenever training starts from zero, also in a prepared run (see `prepare`).
+        if trained != asked and not run_dir.has_records():
             interval = config.train.iterations_per_eval * config.train.steps_per_iteration
             print(
                 f"training {trained:,} env steps: total_env_steps {asked:,} rounded down to "
@@ -235,22 +247,16 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
                 f"{config.train.steps_per_iteration:,})",
                 file=sys.stderr,
             )
-        if not resume:
-            run_options = {k: v for k, v in dataclasses.asdict(spec).items() if k != "config"}
-            write_json_atomic(
-                run_dir / "config.json", {"preset": preset, "run": run_options, **to_dict(config)}
-            )
         return _train(trainer, preset, spec, run_dir, resume)
 
 
-def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> dict:
+def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -> dict:
     """The training loop of `train`, inside the run directory's lock."""
     import jax
 
     import envs
-    from experiments.checkpoint import Checkpoints
     from experiments.progress import Progress
-    from experiments.sinks import make_sinks, truncate_jsonl
+    from experiments.sinks import make_sinks
     from purerl import parallel
 
     config = trainer.config
@@ -269,7 +275,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
     evaluate = evaluate.lower(state).compile()
     compile_time = time.perf_counter() - start
 
-    checkpoints = Checkpoints(run_dir / "checkpoints", spec.keep_checkpoints)
+    checkpoints = run_dir.checkpoints(spec.keep_checkpoints)
     done = {
         "evaluations": 0,
         "env_steps": 0,
@@ -281,7 +287,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
         restored = checkpoints.restore_latest(state)
         if restored is not None:
             state, done = restored
-        truncate_jsonl(run_dir / "metrics.jsonl", done["env_steps"])
+        run_dir.truncate_metrics(done["env_steps"])
         print(f"resuming {run_dir} from env step {done['env_steps']}", file=sys.stderr)
 
     steps_per_iteration = config.train.steps_per_iteration
@@ -343,11 +349,10 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: Path, resume: bool) -> 
                 checkpoints.save(state, progress_record)
     progress.close()
     if not record:  # resumed a run whose every evaluation was already checkpointed
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-        record = json.loads(lines[-1])
+        record = run_dir.read_metrics()[-1]
 
     summary = summary_of(preset, record, compile_time, train_time, eval_time)
-    write_json_atomic(run_dir / "summary.json", summary)
+    run_dir.write_summary(summary)
     print(
         f"done: {summary['env_steps']} env steps, {headline.removeprefix('eval/')} "
         f"{summary[headline]:.2f}, {summary['env_steps_per_second']:.0f} steps/s "
@@ -362,13 +367,14 @@ def parse_resume(argv: list[str]) -> tuple[str, RunSpec]:
 
     if len(argv) < 2 or argv[1].startswith("-") or set(argv[2:]) - {"--quiet"}:
         raise UsageError("usage: python -m experiments.run --resume RUN_DIR [--quiet]")
-    run_dir = Path(argv[1])
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise UsageError(f"{config_path} not found; --resume takes the directory of a run")
-    if (run_dir / "summary.json").exists():
-        raise UsageError(f"{run_dir} already finished (it has summary.json); nothing to resume")
-    recorded = json.loads(config_path.read_text())
+    run_dir = RunDir(argv[1])
+    if not run_dir.started:
+        raise UsageError(f"{run_dir.config_path} not found; --resume takes the directory of a run")
+    if run_dir.finished:
+        raise UsageError(
+            f"{run_dir} already finished (it has {run_dir.summary_path.name}); nothing to resume"
+        )
+    recorded = run_dir.read_config()
     options = recorded.get("run", {})
     with config_errors():
         config = validate(from_dict(recorded))

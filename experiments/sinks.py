@@ -3,28 +3,25 @@
 Every sink takes the same record, one per evaluation:
 `{"env_steps": int, "wall_time_s": float, "<name>": float, ...}`. The training loop writes
 each record to a `MultiSink` built by `make_sinks`, so no algorithm knows which loggers are on.
-JSONL (`run_dir/metrics.jsonl`) is always written; TensorBoard and Weights & Biases are opt-in
-and import their packages only when asked for, so the core CLI does not depend on them.
+JSONL (`run_dir/metrics.jsonl`, experiments.rundir's `JsonlSink`) is always written;
+TensorBoard and Weights & Biases are opt-in and import their packages only when asked for, so
+the core CLI does not depend on them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from experiments.atomic import write_text_atomic
+from experiments.rundir import STEP_KEY, RunDir
 
 #: Optional sinks `make_sinks` accepts by name; JSONL needs no name because it is always on.
 SINK_NAMES = ("tensorboard", "wandb")
-
-#: The record key holding the step; every other numeric key (wall_time_s too) is a metric.
-STEP_KEY = "env_steps"
 
 
 @runtime_checkable
@@ -40,14 +37,6 @@ class Sink(Protocol):
         ...
 
 
-def _json_default(value: Any) -> Any:
-    # NumPy / JAX scalars are not JSON-serialisable; `.item()` keeps ints as ints, which
-    # matters for env_steps (float() would turn it into 1000.0).
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _metrics(record: dict) -> dict[str, float]:
     """The numeric entries of a record other than the step, as floats."""
     # __float__ admits Python, NumPy and JAX scalars alike; strings (notes, tags) are skipped.
@@ -56,59 +45,6 @@ def _metrics(record: dict) -> dict[str, float]:
         for key, value in record.items()
         if key != STEP_KEY and hasattr(value, "__float__")
     }
-
-
-class JsonlSink:
-    """One JSON line per record, flushed and fsync'd so a killed run keeps every reported line."""
-
-    def __init__(self, path: str | os.PathLike, append: bool = False):
-        """Opens `path` for writing; `append=True` continues an existing file (resumed runs)."""
-        self.path = Path(path)
-        # Held open for the whole run rather than reopened per record.
-        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
-
-    def write(self, record: dict) -> None:
-        """Appends `record` as one line and forces it to disk."""
-        # One write call per line keeps a kill from interleaving partial records.
-        self._file.write(json.dumps(record, default=_json_default) + "\n")
-        self._file.flush()
-        # flush() only reaches the OS; fsync makes the line survive a machine crash too.
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        """Closes the file (idempotent)."""
-        self._file.close()
-
-
-def truncate_jsonl(path: str | os.PathLike, max_env_steps: int) -> int:
-    """Keeps only the records of `path` with env_steps <= max_env_steps; returns how many.
-
-    A resumed run calls this before appending, so evaluations reported after its last
-    checkpoint are not duplicated, and a torn last line (partial JSON from a kill) is dropped.
-    The file is replaced atomically (temporary file + rename): a crash mid-way leaves either
-    the old or the new file, never a mix. A missing file is left missing (returns 0); a
-    corrupt line other than the last raises ValueError, since it cannot be a torn write.
-    """
-    path = Path(path)
-    if not path.exists():
-        return 0
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            steps = record[STEP_KEY]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            if number == len(lines):
-                break  # the torn tail of a killed write
-            raise ValueError(f"{path}:{number}: not a metrics record: {line[:80]!r}") from None
-        if steps <= max_env_steps:
-            kept.append(line)
-
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
-    return len(kept)
 
 
 class TensorBoardSink:
@@ -247,7 +183,7 @@ class MultiSink:
 
 
 def make_sinks(
-    run_dir: Path,
+    run_dir: str | os.PathLike[str],
     names: Sequence[str],
     config: dict,
     append: bool,
@@ -262,21 +198,21 @@ def make_sinks(
     hides the TensorBoard points logged after it. Unknown names raise ValueError before
     anything is created.
     """
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     unknown = [name for name in names if name not in SINK_NAMES]
     if unknown:
         raise ValueError(
             f"unknown metric sink(s) {', '.join(map(repr, unknown))}; "
             f"valid choices: {', '.join(SINK_NAMES)} (JSONL is always written)"
         )
-    sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl", append=append)]
+    sinks: list[Sink] = [run.metrics_writer(append)]
     try:
         for name in dict.fromkeys(names):  # de-duplicates, keeping order
             if name == "tensorboard":
                 purge = None if resume_env_steps is None else resume_env_steps + 1
-                sinks.append(TensorBoardSink(run_dir / "tensorboard", purge_step=purge))
+                sinks.append(TensorBoardSink(run.tensorboard_path, purge_step=purge))
             elif name == "wandb":
-                sinks.append(WandbSink(run_dir, "purerl", config, name=run_dir.name))
+                sinks.append(WandbSink(run.path, "purerl", config, name=run.path.name))
     except BaseException:
         # A missing package must not leave the already-open sinks dangling.
         MultiSink(sinks).close()

@@ -14,14 +14,19 @@ grid and/or a list of configurations over any config fields:
     [[configs]]                         # and/or explicit configurations (crossed with grid)
     width = 64
 
+A field is named bare (`depth`, in whichever config section has it; run options such as
+`checkpoint_every` too) or as `section.field` (`agent.depth`). Each configuration is the
+preset's config with those fields replaced, their values checked against the fields' types.
 Every (configuration, seed) becomes one run directory under the sweep directory, with the
-same contract as `experiments.run` (config.json, metrics.jsonl, summary.json), so
-`experiments.plot` reads a sweep directly. Three executors run the jobs:
+same contract as `experiments.run` (experiments.rundir), so `experiments.plot` reads a sweep
+directly. Three executors run the jobs:
   vmap      one program per group of configurations that differ only in seeds and numeric
             (float) hyperparameters: those are vmapped, so a group trains at once on one device;
   local     one `experiments.run` process per job (`--max-parallel` at a time);
   submitit  a Slurm job array through submitit, one run directory per job (`--cluster local`
             runs the same code path on this machine).
+For local and submitit, the sweep writes each run's config.json first; the process then
+trains it with `experiments.run --resume RUN_DIR`, so it needs nothing but the directory.
 Running a sweep again with the same spec and --sweep-dir continues it: finished runs are kept,
 killed ones resume from their last checkpoint (local, submitit) or rerun (vmap). At the end a
 table aggregated over seeds is printed and written to SWEEP_DIR/results.csv.
@@ -31,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
+import difflib
 import importlib.util
 import itertools
 import json
@@ -39,12 +46,17 @@ import subprocess
 import sys
 import time
 import tomllib
+import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from experiments.run import RunSpec, UsageError, parse, write_json_atomic
+from experiments import run
+from experiments.atomic import write_json_atomic
+from experiments.run import RunSpec, UsageError
+from experiments.rundir import RunDir, RunDirError
 
 try:
     from submitit.helpers import Checkpointable
@@ -57,21 +69,24 @@ SPEC_KEYS = {"preset", "seeds", "executor", "overrides", "grid", "configs", "nam
 
 @dataclass(frozen=True)
 class Job:
-    """One (configuration, seed): its run directory and the `experiments.run` arguments."""
+    """One (configuration, seed): its validated run spec, which names its run directory."""
 
     label: str
     seed: int
-    run_dir: Path
-    argv: tuple[str, ...]
     spec: RunSpec
 
     @property
+    def run_dir(self) -> RunDir:
+        assert self.spec.run_dir is not None  # `expand` always sets it
+        return RunDir(self.spec.run_dir)
+
+    @property
     def finished(self) -> bool:
-        return (self.run_dir / "summary.json").exists()
+        return self.run_dir.finished
 
     @property
     def started(self) -> bool:
-        return (self.run_dir / "config.json").exists()
+        return self.run_dir.started
 
 
 def load_spec(path: Path) -> dict:
@@ -110,22 +125,118 @@ def load_spec(path: Path) -> dict:
     return spec
 
 
-def flags(overrides: dict) -> list[str]:
-    """Command-line flags for `experiments.run` from {field: value}."""
-    argv: list[str] = []
-    for field, value in overrides.items():
-        flag = "--" + field.replace("_", "-")
-        if isinstance(value, bool):
-            argv.append(flag if value else "--no-" + field.replace("_", "-"))
-        elif isinstance(value, list | tuple):
-            argv += [flag, *map(str, value)]
-        else:
-            argv += [flag, str(value)]
-    return argv
+class OverrideError(Exception):
+    """A sweep override that names no field or does not fit the field's type."""
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass instance's field names and their resolved types."""
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def _typed(value: Any, hint: Any) -> Any:
+    """`value` as a field of type `hint` takes it; TypeError if it does not fit.
+
+    What TOML cannot say exactly is converted: an int where a float is wanted, a list for a
+    tuple, and the string "None" for None (the command line's spelling, which specs used).
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and (value is None or value == "None"):
+            return None
+        for arm in args:
+            with contextlib.suppress(TypeError):
+                return _typed(value, arm)
+    elif origin is Literal:
+        if any(value == choice and type(value) is type(choice) for choice in args):
+            return value
+    elif origin is tuple and isinstance(value, list | tuple):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(item, args[0]) for item in value)
+        if len(args) == len(value):
+            return tuple(_typed(item, arm) for item, arm in zip(value, args, strict=True))
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(hint, type) and isinstance(value, hint):
+        return value
+    raise TypeError(value)
+
+
+def _locate(name: str, options: dict[str, Any], sections: dict[str, dict[str, Any]]) -> str:
+    """The config section holding field `name` ("" for a run option); OverrideError if none
+    or more than one does."""
+    section, _, field = name.rpartition(".")
+    if section:
+        if section not in sections:
+            raise OverrideError(
+                f"{name!r}: the config has no section {section!r} ({', '.join(sections)})"
+            )
+        if field not in sections[section]:
+            owners = [s for s, fields in sections.items() if field in fields]
+            elsewhere = f"; {field} is in {owners[0]}" if owners else ""
+            raise OverrideError(f"{name!r}: {section} has no field {field!r}{elsewhere}")
+        return section
+    if name in options:
+        return ""
+    owners = [s for s, fields in sections.items() if name in fields]
+    if len(owners) > 1:
+        raise OverrideError(
+            f"{name!r} is a field of {' and '.join(owners)}; write {owners[0]}.{name}"
+        )
+    if not owners:
+        known = [*options, *(f for fields in sections.values() for f in fields)]
+        close = difflib.get_close_matches(name, known, n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        raise OverrideError(f"{name!r} is no field of this preset's config{suggestion}")
+    return owners[0]
+
+
+def override(spec: RunSpec, overrides: Mapping[str, Any]) -> RunSpec:
+    """`spec` with fields replaced by name, as a sweep spec writes them; OverrideError if not.
+
+    A name is a run option (`checkpoint_every`, `sinks`), a config field (`depth`), found in
+    whichever section of the preset's config has it, or `section.field` (`agent.depth`).
+    Values are checked against the field's type, so a typo fails here, naming the field,
+    before any run starts.
+    """
+    options = _fields(spec)
+    del options["config"]
+    sections = {f.name: getattr(spec.config, f.name) for f in dataclasses.fields(spec.config)}
+    section_fields = {name: _fields(section) for name, section in sections.items()}
+    changes: dict[str, dict[str, Any]] = {"": {}, **{name: {} for name in sections}}
+    for name, value in overrides.items():
+        section = _locate(name, options, section_fields)
+        field = name.rpartition(".")[2]
+        hint = section_fields[section][field] if section else options[field]
+        try:
+            changes[section][field] = _typed(value, hint)
+        except TypeError:
+            where = f"{section}.{field}" if section else field
+            raise OverrideError(f"{where} takes {_type_name(hint)}, got {value!r}") from None
+    config = dataclasses.replace(
+        spec.config,
+        **{name: dataclasses.replace(sections[name], **changes[name]) for name in sections},
+    )
+    return dataclasses.replace(spec, config=config, **changes[""])
 
 
 def expand(spec: dict, sweep_dir: Path) -> list[Job]:
-    """All jobs of the spec, each validated like `experiments.run` would (UsageError if not)."""
+    """All jobs of the spec, each validated like `experiments.run` would (UsageError if not).
+
+    Each job's spec is the preset's, with the spec's overrides, its grid point and its seed
+    replaced by field name."""
+    base = RunSpec(run.preset_config(spec["preset"]))
     grid = spec.get("grid", {})
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     jobs = []
@@ -135,16 +246,30 @@ def expand(spec: dict, sweep_dir: Path) -> list[Job]:
         label = ",".join(f"{k}={v}" for k, v in varying.items()) or "base"
         for seed in spec.get("seeds", [0]):
             run_dir = sweep_dir / f"{number:03d}-{label}" / f"seed{seed}"
-            argv = (spec["preset"], *flags(overrides), "--seed", str(seed))
-            argv += ("--run-dir", str(run_dir), "--quiet")
+            ours = {"seed": seed, "run_dir": str(run_dir), "quiet": True}
             try:
-                _, run_spec = parse(list(argv))
+                run_spec = run.check(override(base, {**overrides, **ours}))
+            except OverrideError as error:
+                raise UsageError(f"configuration {label!r}: bad field or value: {error}") from None
             except UsageError as error:
                 raise UsageError(f"configuration {label!r}: {error}") from None
-            except SystemExit:  # tyro already printed what was wrong with the flags
-                raise UsageError(f"configuration {label!r}: bad field or value (above)") from None
-            jobs.append(Job(label, seed, run_dir, argv, run_spec))
+            jobs.append(Job(label, seed, run_spec))
     return jobs
+
+
+def prepare(jobs: list[Job], preset: str) -> tuple[list[Job], list[str]]:
+    """Writes the run directory (config.json) of every job not yet started, so a process runs
+    a job from its directory alone (`experiments.run --resume`); returns (the jobs ready to
+    run, failure messages)."""
+    ready, failures = [], []
+    for job in jobs:
+        try:
+            if not job.started:
+                run.prepare(preset, job.spec)
+            ready.append(job)
+        except UsageError as error:
+            failures.append(f"{job.run_dir}: {error}")
+    return ready, failures
 
 
 def run_local(jobs: list[Job], max_parallel: int, logs: Path) -> list[str]:
@@ -152,8 +277,8 @@ def run_local(jobs: list[Job], max_parallel: int, logs: Path) -> list[str]:
     logs.mkdir(parents=True, exist_ok=True)
 
     def launch(job: Job) -> str | None:
-        argv = ["--resume", str(job.run_dir), "--quiet"] if job.started else list(job.argv)
-        log = logs / f"{job.run_dir.parent.name}-seed{job.seed}.log"
+        argv = ["--resume", str(job.run_dir), "--quiet"]
+        log = logs / f"{job.run_dir.path.parent.name}-seed{job.seed}.log"
         with open(log, "a") as out:
             result = subprocess.run(
                 [sys.executable, "-m", "experiments.run", *argv], stdout=out, stderr=out
@@ -164,15 +289,12 @@ def run_local(jobs: list[Job], max_parallel: int, logs: Path) -> list[str]:
         return [m for m in pool.map(launch, jobs) if m]
 
 
-def run_job(argv: list[str]) -> None:
-    """Runs (or resumes) one job in this process: what each Slurm array task executes."""
-    from experiments import run
-
-    run_dir = Path(argv[argv.index("--run-dir") + 1])
-    if (run_dir / "summary.json").exists():
+def run_job(run_dir: str) -> None:
+    """Runs (or resumes) one prepared job in this process: what each Slurm array task
+    executes."""
+    if RunDir(run_dir).finished:
         return
-    if (run_dir / "config.json").exists():
-        argv = ["--resume", str(run_dir), "--quiet"]
+    argv = ["--resume", run_dir, "--quiet"]
     code = run.main(argv)
     if code != 0:
         raise RuntimeError(f"experiments.run {' '.join(argv)} exited with {code}")
@@ -186,8 +308,8 @@ class SlurmTask(Checkpointable):
     task resumes where the interrupted one stopped and a long sweep loses nothing.
     """
 
-    def __call__(self, argv: list[str]) -> None:
-        run_job(argv)
+    def __call__(self, run_dir: str) -> None:
+        run_job(run_dir)
 
 
 def run_submitit(jobs: list[Job], sweep_dir: Path, slurm: dict, cluster: str | None) -> list[str]:
@@ -196,7 +318,7 @@ def run_submitit(jobs: list[Job], sweep_dir: Path, slurm: dict, cluster: str | N
 
     executor = submitit.AutoExecutor(folder=sweep_dir / "submitit", cluster=cluster)
     executor.update_parameters(**slurm)
-    submitted = executor.map_array(SlurmTask(), [list(job.argv) for job in jobs])
+    submitted = executor.map_array(SlurmTask(), [str(job.run_dir) for job in jobs])
     print(f"submitted {len(submitted)} jobs (array {submitted[0].job_id.split('_')[0]})")
     failures = []
     for job, handle in zip(jobs, submitted, strict=True):
@@ -243,7 +365,6 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
     import jax
     import jax.numpy as jnp
 
-    from experiments.run import summary_of
     from purerl import Trainer
     from purerl.config import to_dict
 
@@ -280,12 +401,8 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
                     f"{iteration * config.train.steps_per_iteration}; not recorded"
                 )
                 continue
-            job.run_dir.mkdir(parents=True, exist_ok=True)
-            recorded = {"preset": preset, "sweep": {"executor": "vmap", "group_size": len(group)}}
-            write_json_atomic(job.run_dir / "config.json", {**recorded, **to_dict(job.spec.config)})
-            records = []
-            for evaluation in range(num_evals):
-                record = {
+            records = [
+                {
                     "env_steps": (evaluation + 1) * steps,
                     # One program: its time is split evenly over the evaluations.
                     "wall_time_s": round(train_time * (evaluation + 1) / num_evals, 3),
@@ -295,11 +412,22 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
                         if k != "iteration" and not k.startswith("health/")
                     },
                 }
-                records.append(json.dumps(record))
-            (job.run_dir / "metrics.jsonl").write_text("\n".join(records) + "\n")
-            summary = summary_of(preset, json.loads(records[-1]), compile_time, train_time, None)
+                for evaluation in range(num_evals)
+            ]
+            summary = run.summary_of(preset, records[-1], compile_time, train_time, None)
             summary["vmapped_runs"] = len(group)
-            write_json_atomic(job.run_dir / "summary.json", summary)
+            recorded = {"preset": preset, "sweep": {"executor": "vmap", "group_size": len(group)}}
+            # An earlier, killed sweep may have left this group's directories half written:
+            # they are rewritten whole, config first and summary (which marks a run done) last.
+            run_dir = job.run_dir
+            run_dir.path.mkdir(parents=True, exist_ok=True)
+            try:
+                with run_dir.lock():
+                    run_dir.write_config({**recorded, **to_dict(job.spec.config)})
+                    run_dir.write_metrics(records)
+                    run_dir.write_summary(summary)
+            except RunDirError as error:
+                failures.append(f"{run_dir}: {error}; not recorded")
         print(f"vmapped {len(group)} runs ({', '.join(fields) or 'seeds'}) in {train_time:.1f}s")
     return failures
 
@@ -357,10 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sweep {sweep_dir}: {len(jobs)} runs, {len(todo)} to do, executor {executor}")
     if executor == "vmap":
         failures = run_vmap(todo, spec["preset"])
-    elif executor == "local":
-        failures = run_local(todo, args.max_parallel, sweep_dir / "logs")
     else:
-        failures = run_submitit(todo, sweep_dir, spec.get("slurm", {}), args.cluster)
+        ready, failures = prepare(todo, spec["preset"])
+        if executor == "local":
+            failures += run_local(ready, args.max_parallel, sweep_dir / "logs")
+        elif ready:
+            failures += run_submitit(ready, sweep_dir, spec.get("slurm", {}), args.cluster)
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     if any(job.finished for job in jobs):

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from experiments.rundir import JsonlSink, truncate_jsonl
 from experiments.sinks import (
     SINK_NAMES,
-    JsonlSink,
     MultiSink,
     Sink,
     TensorBoardSink,
     make_sinks,
-    truncate_jsonl,
 )
 
 RECORDS = [
@@ -97,7 +96,7 @@ def test_truncate_missing_file_and_corrupt_middle_line(tmp_path):
 
 def test_truncate_is_atomic(tmp_path, monkeypatch):
     """A failure before the rename leaves the old file intact and no temporary file."""
-    import experiments.sinks as sinks
+    import experiments.atomic as atomic
 
     path = tmp_path / "metrics.jsonl"
     original = "".join(json.dumps(record) + "\n" for record in RECORDS)
@@ -106,7 +105,7 @@ def test_truncate_is_atomic(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(sinks.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk gone"):
         truncate_jsonl(path, 1000)
     assert path.read_text() == original

@@ -83,6 +83,22 @@ def test_vmapped_sweep_writes_every_run_and_the_table(vmapped):
     assert "learning_rate=0.001" in result.stdout
 
 
+def test_vmapped_runs_are_whole_run_directories(vmapped):
+    """Written through RunDir like any run: readable records, the last in the summary, and
+    nothing left over from the atomic writes."""
+    from experiments.rundir import RunDir
+
+    root, _ = vmapped
+    for summary in (root / "vmap").glob("*/seed*/summary.json"):
+        run = RunDir(summary.parent)
+        records = run.read_metrics()
+        assert [r["env_steps"] for r in records] == [2048, 4096]
+        assert run.read_summary()["eval/episode_return"] == records[-1]["eval/episode_return"]
+        assert run.read_config()["sweep"] == {"executor": "vmap", "group_size": 4}
+        names = {p.name for p in run.path.iterdir()}
+        assert names == {".lock", "config.json", "metrics.jsonl", "summary.json"}
+
+
 def test_rerun_continues_and_a_different_spec_is_refused(vmapped):
     root, _ = vmapped
     spec = write_spec(root / "spec.toml", seeds="[0, 1]")
@@ -120,6 +136,8 @@ def test_process_executors_match_the_vmapped_runs(vmapped, executor, tmp_path):
         ('preset = "ppo-cartpole"\n[overrides]\nnum_envs = 0', "num_envs (--num-envs)"),
         ('preset = "ppo-cartpole"\n[overrides]\nnot_a_field = 1', "bad field or value"),
         ('preset = "ppo-cartpole"\n[overrides]\nnum_envs = "many"', "bad field or value"),
+        ('preset = "ppo-cartpole"\n[grid]\nnum_envs = [8, "x"]', "train.num_envs takes int"),
+        ('preset = "ppo-cartpole"\n[overrides]\n"train.depth" = 4', "depth is in agent"),
     ],
 )
 def test_malformed_specs_exit_2_and_write_nothing(tmp_path, text, message):
@@ -129,6 +147,54 @@ def test_malformed_specs_exit_2_and_write_nothing(tmp_path, text, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_overrides_replace_fields_by_name_and_type():
+    from experiments.run import RunSpec, preset_config
+    from experiments.sweep import override
+
+    base = RunSpec(preset_config("ppo-cartpole"))
+    spec = override(
+        base,
+        {
+            "num_envs": 16,  # bare: whichever section has it
+            "agent.learning_rate": 1,  # section.field; TOML's int for a float field
+            "policy_hidden_sizes": [32, 32],  # a TOML list for a tuple
+            "max_grad_norm": "None",  # the command line's spelling of None
+            "checkpoint_every": 2,  # run options too
+            "sinks": ["tensorboard"],
+        },
+    )
+    assert spec.config.train.num_envs == 16
+    assert spec.config.agent.learning_rate == 1.0
+    assert isinstance(spec.config.agent.learning_rate, float)
+    assert spec.config.agent.policy_hidden_sizes == (32, 32)
+    assert spec.config.agent.max_grad_norm is None
+    assert (spec.checkpoint_every, spec.sinks) == (2, ("tensorboard",))
+    assert spec.config.env == base.config.env  # nothing else changed
+    assert base == RunSpec(preset_config("ppo-cartpole"))  # the preset is untouched
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"num_env": 8}, "'num_env' is no field of this preset's config; did you mean 'num_envs'?"),
+        ({"bogus.num_envs": 8}, "no section 'bogus' (env, train, agent)"),
+        ({"train.bogus": 8}, "train has no field 'bogus'"),
+        ({"num_envs": 8.0}, "train.num_envs takes int, got 8.0"),
+        ({"single_goal": 1}, "env.single_goal takes bool, got 1"),
+        ({"activation": "gelu"}, "agent.activation takes one of 'tanh', 'relu'"),
+        ({"policy_hidden_sizes": [64, "x"]}, "takes tuple[int, ...], got [64, 'x']"),
+        ({"sinks": ["tensorbord"]}, "sinks takes tuple"),
+    ],
+)
+def test_bad_overrides_name_the_field(overrides, message):
+    from experiments.run import RunSpec, preset_config
+    from experiments.sweep import OverrideError, override
+
+    with pytest.raises(OverrideError) as error:
+        override(RunSpec(preset_config("ppo-cartpole")), overrides)
+    assert message in str(error.value)
 
 
 CRL_SPEC = """
