@@ -267,7 +267,7 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -
     out = (shardings, parallel.replicated(mesh))
     state = jax.jit(trainer.init, out_shardings=shardings)(key)
     iterations = config.train.iterations_per_eval
-    # Donating the state lets XLA update it in place (a CRL replay buffer is most of it)
+    # Donating the state lets XLA update it in place (a replay buffer can be most of it)
     # instead of holding an input and an output copy.
     run = jax.jit(trainer.run_iterations, static_argnums=1, donate_argnums=0, out_shardings=out)
     run = run.lower(state, iterations).compile()
