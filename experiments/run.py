@@ -16,12 +16,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
 from experiments.presets import DEFAULT_PRESET, PRESETS
 from experiments.rundir import InUse, NotEmpty, RunDir
+from experiments.sinks import SINK_PACKAGES, SinkName
 from purerl import Config, ConfigError, validate
 
 
@@ -36,7 +37,7 @@ class RunSpec:
     """Checkpoint the whole training state after every N evaluations (0: never)."""
     keep_checkpoints: int = 3
     """How many of the newest checkpoints to keep."""
-    sinks: tuple[Literal["tensorboard", "wandb"], ...] = ()
+    sinks: tuple[SinkName, ...] = ()
     """Metric sinks besides RUN_DIR/metrics.jsonl: tensorboard (RUN_DIR/tensorboard), wandb
     (offline, RUN_DIR/wandb; `wandb sync` uploads it later)."""
 
@@ -88,9 +89,8 @@ def check(spec: RunSpec) -> RunSpec:
     Shared by the command line and sweeps, whose specs are built by replacing fields."""
     with config_errors():
         validate(spec.config)
-    packages = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
     for sink in spec.sinks:
-        module, extra = packages[sink]
+        module, extra = SINK_PACKAGES[sink]
         if importlib.util.find_spec(module) is None:
             raise UsageError(
                 f"--sinks {sink} needs {module}: pip install 'purerl[{extra}]' (or drop it)"

@@ -16,12 +16,19 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from experiments.rundir import STEP_KEY, RunDir
 
-#: Optional sinks `make_sinks` accepts by name; JSONL needs no name because it is always on.
-SINK_NAMES = ("tensorboard", "wandb")
+#: Optional sinks `make_sinks` accepts by name (the run options' type: the one list of names);
+#: JSONL needs no name because it is always on.
+SinkName = Literal["tensorboard", "wandb"]
+SINK_NAMES: tuple[str, ...] = get_args(SinkName)
+#: The module each optional sink imports, and the pip extra of purerl that installs it.
+SINK_PACKAGES: dict[str, tuple[str, str]] = {
+    "tensorboard": ("tensorboardX", "tensorboard"),
+    "wandb": ("wandb", "wandb"),
+}
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ import pytest
 from experiments.rundir import JsonlSink, truncate_jsonl
 from experiments.sinks import (
     SINK_NAMES,
+    SINK_PACKAGES,
     MultiSink,
     Sink,
     TensorBoardSink,
@@ -279,7 +280,7 @@ def test_unknown_sink_name_is_rejected_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="'tensorbord'.*tensorboard, wandb"):
         make_sinks(tmp_path, ["tensorboard", "tensorbord"], {}, append=False)
     assert list(tmp_path.iterdir()) == []
-    assert SINK_NAMES == ("tensorboard", "wandb")
+    assert SINK_NAMES == ("tensorboard", "wandb") == tuple(SINK_PACKAGES)
 
 
 def test_multisink_closes_every_sink_even_if_one_fails():
