@@ -17,10 +17,13 @@ from purerl.checks import ConfigError
 def goal_layout(spec: EnvSpec, agent: str) -> tuple[int, jax.Array]:
     """(state size, achieved-goal indices) of a goal-conditioned observation [state, goal].
 
-    Raises ConfigError when the environment's declared indices do not describe that layout.
+    Raises ConfigError (naming `agent`) when the environment is not goal-conditioned, its
+    actions are discrete, or its declared indices do not describe that layout.
     """
     if not spec.goal_conditioned:
         raise ConfigError("env.name", f"{agent} needs a goal-conditioned environment")
+    if spec.discrete:
+        raise ConfigError("env.name", f"{agent} needs continuous actions")
     goal, achieved = tuple(spec.goal_indices), tuple(spec.achieved_goal_indices)
     state_size = spec.observation_size - len(goal)
     if goal != tuple(range(state_size, spec.observation_size)):

@@ -17,7 +17,6 @@ from flax import struct
 from envs import EnvSpec
 from purerl.agents.crl.config import CRLConfig
 from purerl.agents.crl.loss import ENERGIES, critic_loss
-from purerl.checks import ConfigError
 from purerl.goals import goal_layout
 from purerl.losses.max_entropy import actor_loss, alpha_loss, default_target_entropy
 from purerl.networks import ResidualTrunk, SquashedGaussianActor
@@ -55,8 +54,6 @@ class CRLAgent:
     """
 
     def __init__(self, config: CRLConfig, spec: EnvSpec, num_envs: int, episode_length: int):
-        if spec.discrete:
-            raise ConfigError("env.name", "CRL needs continuous actions")
         self.config = config
         self.spec = spec
         self.num_envs = num_envs

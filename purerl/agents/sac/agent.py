@@ -66,8 +66,6 @@ class SACAgent:
     """
 
     def __init__(self, config: SACConfig, spec: EnvSpec, num_envs: int, episode_length: int):
-        if spec.discrete:
-            raise ConfigError("env.name", "SAC+HER needs continuous actions")
         self.state_size, self.achieved_goal = goal_layout(spec, "SAC+HER")
         if spec.success_radius is None:
             raise ConfigError(
