@@ -196,16 +196,25 @@ def to_dict(config: Config) -> dict:
 
 
 def from_dict(data: dict) -> Config:
-    """Inverse of `to_dict` (JSON lists become tuples again); extra keys are ignored."""
+    """Inverse of `to_dict` (JSON lists become tuples again); extra keys are ignored.
 
-    def build(cls: type, values: dict):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
-        )
+    A field that a saved config holds in another section, where an earlier version kept it, is
+    read from there when its own section lacks it (observation normalisation was a `train`
+    field before it became PPO's), so a run saved then resumes with the settings it had.
+    """
+    sections = {
+        "env": EnvConfig,
+        "train": TrainConfig,
+        "agent": registry.get(data.get("agent_type")).config,
+    }
 
-    return Config(
-        build(EnvConfig, data["env"]),
-        build(TrainConfig, data["train"]),
-        build(registry.get(data.get("agent_type")).config, data["agent"]),
-    )
+    def build(section: str, cls: type):
+        values = {}
+        for f in dataclasses.fields(cls):
+            saved = [data[s] for s in (section, *sections) if f.name in data.get(s, {})]
+            if saved:
+                value = saved[0][f.name]
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    return Config(*(build(section, cls) for section, cls in sections.items()))

@@ -131,3 +131,17 @@ def test_no_silent_fallback_to_ppo():
         with pytest.raises(ConfigError) as error:
             check(config)
         assert error.value.field == "agent"
+
+
+def test_configs_saved_before_a_field_moved_keep_their_value():
+    """Observation normalisation moved from `train` to PPO's config; a run saved before keeps
+    the value it was trained with when it is resumed."""
+    data = to_dict(Config())
+    data["train"]["normalize_observations"] = False
+    data["train"]["observation_clip"] = None
+    del data["agent"]["normalize_observations"], data["agent"]["observation_clip"]
+    config = from_dict(json.loads(json.dumps(data)))
+    assert config.agent.normalize_observations is False
+    assert config.agent.observation_clip is None
+    data["agent"]["normalize_observations"] = True  # its own section wins
+    assert from_dict(data).agent.normalize_observations is True

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.goal import LAYOUTS, MazeLayout, path_distances
+from envs.goal import GOAL_EPISODE_METRICS, LAYOUTS, MazeLayout, path_distances
 
 POINT_MAZES = {"point_maze_open": "open", "point_umaze": "umaze", "point_bigmaze": "bigmaze"}
 
@@ -49,7 +49,8 @@ def random_rollout(env, key, num_envs: int, num_steps: int, scale: float = 1.0):
 def test_point_maze_layout_and_free_starts_and_goals(name):
     env = envs.make(name)
     spec = envs.spec(env)
-    assert spec == envs.EnvSpec(4, 2, None, (2, 3), (0, 1)) and spec.goal_conditioned
+    assert spec == envs.EnvSpec(4, 2, None, (2, 3), (0, 1), GOAL_EPISODE_METRICS, 0.3)
+    assert spec.goal_conditioned
     states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 512))
     obs = np.asarray(states.obs)
     assert obs.dtype == np.float32
