@@ -20,6 +20,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from purerl.agents import registry
+from purerl.replay import TrajectoryBuffer
 
 ENV_AXIS = "envs"
 
@@ -42,12 +43,18 @@ def state_shardings(state: Any, mesh: Mesh, agent_config: object) -> Any:
     Environment states split along their leading axis; the agent's state as its registered
     `AgentSpec.shardings` says (`agent_config` names the agent), all replicated if it has none.
     """
-    agent_shardings = registry.of(agent_config).shardings
-    agent = (
-        jax.tree.map(lambda _: replicated(mesh), state.agent)
-        if agent_shardings is None
-        else agent_shardings(state.agent, mesh)
-    )
+    spec = registry.of(agent_config)
+    if spec.shardings is None:
+        is_buffer = lambda node: isinstance(node, TrajectoryBuffer)  # noqa: E731
+        if any(map(is_buffer, jax.tree.leaves(state.agent, is_leaf=is_buffer))):
+            raise ValueError(
+                f"agent {spec.name!r} keeps a replay buffer but registers no shardings, so "
+                "every device would hold all of it; register "
+                "shardings=purerl.replay.buffer_shardings in its AgentSpec"
+            )
+        agent = jax.tree.map(lambda _: replicated(mesh), state.agent)
+    else:
+        agent = spec.shardings(state.agent, mesh)
     return state.replace(
         agent=agent,
         env=jax.tree.map(lambda _: NamedSharding(mesh, P(ENV_AXIS)), state.env),

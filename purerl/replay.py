@@ -19,8 +19,6 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from purerl.parallel import ENV_AXIS
-
 
 @struct.dataclass
 class TrajectoryBuffer:
@@ -164,8 +162,9 @@ def buffer_shardings(agent_state: Any, mesh: Mesh) -> Any:
     buffer split along its environment columns over the mesh's environment axis, the rest
     (parameters, optimiser states) replicated. An agent with a buffer registers this as its
     `AgentSpec.shardings`, so each device keeps the columns of the environments it steps."""
+    (env_axis,) = mesh.axis_names  # purerl.parallel's 1-D environment mesh
     replicated = NamedSharding(mesh, P())
-    columns = NamedSharding(mesh, P(None, ENV_AXIS))
+    columns = NamedSharding(mesh, P(None, env_axis))
 
     def leaf(node):
         if not isinstance(node, TrajectoryBuffer):
@@ -173,7 +172,7 @@ def buffer_shardings(agent_state: Any, mesh: Mesh) -> Any:
         return TrajectoryBuffer(
             data=jax.tree.map(lambda _: columns, node.data),
             trajectory_id=columns,
-            next_id=NamedSharding(mesh, P(ENV_AXIS)),
+            next_id=NamedSharding(mesh, P(env_axis)),
             position=replicated,
             size=replicated,
         )

@@ -260,3 +260,26 @@ def test_sac_her_learns_point_umaze():
     success = np.asarray(metrics["eval/success_rate"])
     assert success[-1] >= 0.5, success
     assert float(metrics["eval/time_at_goal"][-1]) >= 35.0, metrics["eval/time_at_goal"]
+
+
+def test_an_agent_with_a_buffer_must_say_how_it_is_sharded():
+    """A replay buffer replicated on every device would be a silent memory blow-up: an agent
+    whose state holds one and that registers no shardings is refused."""
+    from purerl import parallel
+    from purerl.agents.registry import AgentSpec
+
+    spec = registry.of(SMALL.agent)
+    unsharded = dataclasses.replace(spec, shardings=None)
+    trainer = Trainer(SMALL)
+    shapes = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    mesh = parallel.make_mesh(1)
+    assert isinstance(unsharded, AgentSpec)
+    original = registry._AGENTS[spec.name]
+    registry._AGENTS[spec.name] = unsharded
+    try:
+        with pytest.raises(ValueError, match="keeps a replay buffer but registers no shardings"):
+            parallel.state_shardings(shapes, mesh, SMALL.agent)
+    finally:
+        registry._AGENTS[spec.name] = original
+    sharded = parallel.state_shardings(shapes, mesh, SMALL.agent)
+    assert sharded.agent.buffer.trajectory_id.spec == jax.sharding.PartitionSpec(None, "envs")
