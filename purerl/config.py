@@ -200,7 +200,8 @@ def from_dict(data: dict) -> Config:
 
     A field that a saved config holds in another section, where an earlier version kept it, is
     read from there when its own section lacks it (observation normalisation was a `train`
-    field before it became PPO's), so a run saved then resumes with the settings it had.
+    field before it moved to its agent's config), so a run saved then resumes with the settings
+    it had.
     """
     sections = {
         "env": EnvConfig,
