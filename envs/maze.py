@@ -123,19 +123,4 @@ class PointMaze(Env):
         return "jax"
 
 
-def point_maze_open(**kwargs) -> PointMaze:
-    """The 5x5 open arena (see `envs.goal.LAYOUTS["open"]`)."""
-    return PointMaze(layout="open", **kwargs)
-
-
-def point_umaze(**kwargs) -> PointMaze:
-    """The classic U-maze; single goal at the far end of the U, cell (3, 1)."""
-    return PointMaze(layout="umaze", **kwargs)
-
-
-def point_bigmaze(**kwargs) -> PointMaze:
-    """An 8x9 maze of corridors and dead ends; single goal at cell (6, 7)."""
-    return PointMaze(layout="bigmaze", **kwargs)
-
-
-__all__ = ["PointMaze", "PointMazeState", "point_bigmaze", "point_maze_open", "point_umaze"]
+__all__ = ["PointMaze", "PointMazeState"]
