@@ -7,6 +7,10 @@ times) and a SHA-256 of every file orbax wrote. Orbax writes into a temporary di
 renames it when complete; the manifest is written last, atomically, so a checkpoint without
 one is partial. Restoring walks from the newest checkpoint back and skips (and reports, by
 file name) any that is partial, fails its checksums or fails to load.
+
+In a run of several processes every process calls `save` and `restore_latest` (orbax writes
+and reads each process's own shards); only process 0 clears, prunes, writes manifests and
+renames invalid checkpoints, and all processes restore the same one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from experiments.atomic import write_text_atomic
+from purerl import distributed
 
 MANIFEST = "purerl.json"
 
@@ -66,15 +71,19 @@ class Checkpoints:
         Returns only when everything is on disk, so the caller may then donate `state`.
         """
         path = self.directory / f"{int(state.iteration):012d}"
-        if path.exists():  # a partial leftover of a killed run at this same point
-            shutil.rmtree(path)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        primary = distributed.is_primary()
+        if primary:
+            if path.exists():  # a partial leftover of a killed run at this same point
+                shutil.rmtree(path)
+            self.directory.mkdir(parents=True, exist_ok=True)
+        distributed.barrier("purerl checkpoint directory ready")
         self._checkpointer.save(path.absolute(), state)
-        self._checkpointer.wait_until_finished()
-        manifest = {"progress": progress, "files": _files(path)}
-        write_text_atomic(path / MANIFEST, json.dumps(manifest, indent=1))
-        for old in self.steps()[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        self._checkpointer.wait_until_finished()  # every process's shards, in a multi-process run
+        if primary:
+            manifest = {"progress": progress, "files": _files(path)}
+            write_text_atomic(path / MANIFEST, json.dumps(manifest, indent=1))
+            for old in self.steps()[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
         return path
 
     def verify(self, path: Path) -> dict:
@@ -100,24 +109,33 @@ class Checkpoints:
 
         `like` is a state (or `jax.eval_shape` of one) giving the structure, shapes and dtypes.
         Invalid checkpoints are reported on stderr and renamed to NAME.invalid (kept for
-        inspection, out of the way of the resumed run's saves and pruning).
+        inspection, out of the way of the resumed run's saves and pruning). Arrays are restored
+        with the shardings of `like`'s arrays, so a run continues on another number of devices
+        or processes than it was saved from.
         """
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         restored, invalid = None, []
+        primary = distributed.is_primary()
         for path in reversed(self.steps()):
+            problem = None
             try:
                 progress = self.verify(path)
                 state = self._checkpointer.restore(path.absolute(), abstract)
             except CorruptCheckpoint as error:
-                print(f"warning: skipping checkpoint {path.name}: {error}", file=sys.stderr)
-                invalid.append(path)
-                continue
+                problem = f"warning: skipping checkpoint {path.name}: {error}"
             except Exception as error:  # noqa: BLE001 - orbax raises many kinds; all mean unusable
-                print(f"warning: skipping checkpoint {path}: {error}", file=sys.stderr)
+                problem = f"warning: skipping checkpoint {path}: {error}"
+            # Every process goes on with the same checkpoint, or all skip it.
+            if not distributed.all_agree(problem is None):
+                if primary:
+                    elsewhere = f"warning: skipping checkpoint {path}: another process failed"
+                    print(problem or elsewhere, file=sys.stderr)
                 invalid.append(path)
                 continue
             restored = state, progress
             break
-        for path in invalid:
-            path.rename(path.with_name(path.name + ".invalid"))
+        distributed.barrier("purerl checkpoints read")
+        if primary:
+            for path in invalid:
+                path.rename(path.with_name(path.name + ".invalid"))
         return restored

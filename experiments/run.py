@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -24,6 +26,7 @@ from experiments.presets import DEFAULT_PRESET, PRESETS
 from experiments.rundir import InUse, NotEmpty, RunDir
 from experiments.sinks import SINK_PACKAGES, SinkName
 from purerl import Config, ConfigError, validate
+from purerl.distributed import DistributedConfig
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class RunSpec:
     sinks: tuple[SinkName, ...] = ()
     """Metric sinks besides RUN_DIR/metrics.jsonl: tensorboard (RUN_DIR/tensorboard), wandb
     (offline, RUN_DIR/wandb; `wandb sync` uploads it later)."""
+    distributed: Annotated[DistributedConfig, tyro.conf.OmitArgPrefixes] = DistributedConfig()
+    """How this process joins a run of several processes (purerl.distributed); not part of
+    the run's recorded config: a run may resume on another number of processes."""
 
 
 class UsageError(Exception):
@@ -66,7 +72,9 @@ def preset_config(name: str) -> Config:
 
 
 def parse(argv: list[str]) -> tuple[str, RunSpec]:
-    """Returns (preset name, validated run spec); raises UsageError on bad input."""
+    """Returns (preset name, run spec), not yet validated (`check` does that, after `join`:
+    validation may ask JAX for the devices, which a multi-process run must join first);
+    raises UsageError on bad input."""
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if argv else 2)
@@ -80,7 +88,19 @@ def parse(argv: list[str]) -> tuple[str, RunSpec]:
         # The preset decides the agent's config type; its fields become flags.
         config=(tyro.conf.AvoidSubcommands,),
     )
-    return name, check(spec)
+    return name, spec
+
+
+def join(spec: RunSpec) -> int:
+    """Joins the multi-process run `spec.distributed` (or the environment, or Slurm)
+    describes, before anything else touches JAX; returns the number of processes."""
+    from purerl import distributed
+
+    with config_errors():
+        try:
+            return distributed.initialize(spec.distributed)
+        except distributed.DistributedError as error:
+            raise UsageError(str(error)) from None
 
 
 def check(spec: RunSpec) -> RunSpec:
@@ -114,7 +134,7 @@ def config_errors():
         raise UsageError(f"invalid config {where}: {as_flags(error.args[0])}") from None
 
 
-_FIELD = re.compile(r"\b(?:env|train|agent)\.([a-z_]+)(?:=(\S+?))?(?=[\s,;)]|\.?$)")
+_FIELD = re.compile(r"\b(?:env|train|agent|distributed)\.([a-z_]+)(?:=(\S+?))?(?=[\s,;)]|\.?$)")
 
 
 def as_flags(text: str) -> str:
@@ -168,7 +188,9 @@ def record_config(run_dir: RunDir, preset: str, spec: RunSpec) -> None:
     if not run_dir.is_empty():
         # Another process wrote here between our emptiness check and taking the lock.
         raise UsageError(f"run directory {run_dir} is no longer empty; pass a new --run-dir")
-    run_options = {k: v for k, v in dataclasses.asdict(spec).items() if k != "config"}
+    run_options = {
+        k: v for k, v in dataclasses.asdict(spec).items() if k not in ("config", "distributed")
+    }
     run_dir.write_config({"preset": preset, "run": run_options, **to_dict(spec.config)})
 
 
@@ -225,20 +247,42 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
     state follows every `checkpoint_every` evaluations. A resumed run restores the newest valid
     checkpoint, drops metrics reported after it and recomputes from there, so its results
     equal an uninterrupted run's.
+
+    In a run of several processes (`join` first) every process calls this with the same
+    spec and runs the same JAX operations; only process 0 creates, locks and writes the run
+    directory, prints and reports.
     """
     # Deferred: `--help` and bad input should answer without loading JAX.
-    from purerl import Trainer
+    from purerl import Trainer, distributed, parallel
 
     config = spec.config
     with config_errors():  # the environment's interface is checked against the agent here
         trainer = Trainer(config)
-    run_dir = RunDir(spec.run_dir) if resume else make_run_dir(spec, preset)
-    with run_lock(run_dir):
-        if not resume:
-            record_config(run_dir, preset, spec)
+        try:
+            mesh = parallel.make_mesh(config.train.num_devices)
+        except ValueError as error:
+            raise ConfigError("train.num_devices", str(error)) from None
+    same_everywhere(preset, spec, resume)
+    primary = distributed.is_primary()
+    with contextlib.ExitStack() as stack:
+        failure = None
+        if primary:
+            try:
+                run_dir = RunDir(spec.run_dir) if resume else make_run_dir(spec, preset)
+                stack.enter_context(run_lock(run_dir))
+                if not resume:
+                    record_config(run_dir, preset, spec)
+            except UsageError as error:
+                failure = error
+        # The other processes must not start computing while process 0 gives up: they would
+        # wait for it in the first collective until the heartbeat timeout.
+        if not distributed.all_agree(failure is None):
+            raise failure or UsageError("process 0 could not start the run; its output says why")
+        if not primary:
+            run_dir = RunDir(spec.run_dir)
         trained, asked = config.train.trained_env_steps, config.train.total_env_steps
         # Said whenever training starts from zero, also in a prepared run (see `prepare`).
-        if trained != asked and not run_dir.has_records():
+        if primary and trained != asked and not run_dir.has_records():
             interval = config.train.iterations_per_eval * config.train.steps_per_iteration
             print(
                 f"training {trained:,} env steps: total_env_steps {asked:,} rounded down to "
@@ -247,22 +291,52 @@ def train(preset: str, spec: RunSpec, resume: bool = False) -> dict:
                 f"{config.train.steps_per_iteration:,})",
                 file=sys.stderr,
             )
-        return _train(trainer, preset, spec, run_dir, resume)
+        return _train(trainer, mesh, preset, spec, run_dir, resume)
 
 
-def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -> dict:
-    """The training loop of `train`, inside the run directory's lock."""
+def same_everywhere(preset: str, spec: RunSpec, resume: bool) -> None:
+    """In a run of several processes: UsageError in every process unless all were started
+    with the same run (preset, config, run options, directory), compared by hash."""
+    import jax
+
+    from purerl import distributed
+    from purerl.config import to_dict
+
+    if jax.process_count() == 1:
+        return
+    if spec.run_dir is None:
+        raise UsageError(
+            f"a run of {jax.process_count()} processes needs --run-dir: every process must "
+            "name the same directory"
+        )
+    run = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("config", "quiet")}
+    run.pop("distributed")
+    text = json.dumps([preset, resume, run, to_dict(spec.config)], sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") >> 1 for i in range(0, 16, 4)]
+    hashes = distributed.gather(words)
+    differ = [process for process, row in enumerate(hashes) if row != hashes[0]]
+    if differ:
+        raise UsageError(
+            f"process(es) {', '.join(map(str, differ))} were started with another run than "
+            f"process 0 (config hashes differ); start every process with the same preset, "
+            "flags and --run-dir"
+        )
+
+
+def _train(trainer, mesh, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -> dict:
+    """The training loop of `train`, inside the run directory's lock (held by process 0)."""
     import jax
 
     import envs
     from experiments.progress import Progress
-    from experiments.sinks import make_sinks
-    from purerl import parallel
+    from experiments.sinks import MultiSink, make_sinks
+    from purerl import distributed, parallel
 
+    primary = distributed.is_primary()
     config = trainer.config
     start = time.perf_counter()
     key = jax.random.PRNGKey(config.train.seed)
-    mesh = parallel.make_mesh(config.train.num_devices)
     shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh, config.agent)
     out = (shardings, parallel.replicated(mesh))
     state = jax.jit(trainer.init, out_shardings=shardings)(key)
@@ -287,12 +361,13 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -
         restored = checkpoints.restore_latest(state)
         if restored is not None:
             state, done = restored
-        run_dir.truncate_metrics(done["env_steps"])
-        print(f"resuming {run_dir} from env step {done['env_steps']}", file=sys.stderr)
+        if primary:
+            run_dir.truncate_metrics(done["env_steps"])
+            print(f"resuming {run_dir} from env step {done['env_steps']}", file=sys.stderr)
 
     steps_per_iteration = config.train.steps_per_iteration
     total_steps = config.train.num_iterations * steps_per_iteration
-    progress = Progress(total_steps, enabled=not spec.quiet)
+    progress = Progress(total_steps, enabled=primary and not spec.quiet)
     train_time, eval_time = done["train_time_s"], done.get("eval_time_s", 0.0)
     wall_start = time.perf_counter() - done["wall_time_s"]
     record: dict = {}
@@ -300,12 +375,16 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -
     headline = (
         "eval/success_rate" if envs.is_goal_conditioned(config.env.name) else "eval/episode_return"
     )
-    sinks = make_sinks(
-        run_dir,
-        spec.sinks,
-        {"preset": preset, **dataclasses.asdict(config)},
-        append=resume,
-        resume_env_steps=done["env_steps"] if resume else None,
+    sinks = (
+        make_sinks(
+            run_dir,
+            spec.sinks,
+            {"preset": preset, **dataclasses.asdict(config)},
+            append=resume,
+            resume_env_steps=done["env_steps"] if resume else None,
+        )
+        if primary
+        else MultiSink([])  # the others compute the same records and write none
     )
     with sinks:
         for evaluation in range(done["evaluations"], config.train.num_evals):
@@ -352,6 +431,8 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -
         record = run_dir.read_metrics()[-1]
 
     summary = summary_of(preset, record, compile_time, train_time, eval_time)
+    if not primary:
+        return summary
     run_dir.write_summary(summary)
     print(
         f"done: {summary['env_steps']} env steps, {headline.removeprefix('eval/')} "
@@ -362,12 +443,31 @@ def _train(trainer, preset: str, spec: RunSpec, run_dir: RunDir, resume: bool) -
 
 
 def parse_resume(argv: list[str]) -> tuple[str, RunSpec]:
-    """`--resume RUN_DIR [--quiet]`: the preset and run spec recorded in RUN_DIR/config.json."""
-    from purerl.config import from_dict
+    """`--resume RUN_DIR [--quiet] [--num-devices N] [distributed flags]`: the preset and run
+    spec recorded in RUN_DIR/config.json (not yet validated; see `parse`).
 
-    if len(argv) < 2 or argv[1].startswith("-") or set(argv[2:]) - {"--quiet"}:
-        raise UsageError("usage: python -m experiments.run --resume RUN_DIR [--quiet]")
-    run_dir = RunDir(argv[1])
+    `--num-devices` and the distributed flags (`--num-processes` etc.) may differ from the
+    interrupted run's: the checkpoint is re-sharded onto the devices at hand."""
+    import argparse
+
+    from purerl.config import from_dict, replace
+
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.run --resume", exit_on_error=False, add_help=False
+    )
+    parser.add_argument("run_dir")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--num-devices", type=int)
+    for field in dataclasses.fields(DistributedConfig):
+        kind = str if field.name == "coordinator_address" else int
+        parser.add_argument("--" + field.name.replace("_", "-"), type=kind)
+    try:
+        args, unknown = parser.parse_known_args(argv[1:])
+    except argparse.ArgumentError as error:
+        raise UsageError(f"{error}; {RESUME_USAGE}") from None
+    if unknown or args.run_dir.startswith("-"):
+        raise UsageError(RESUME_USAGE)
+    run_dir = RunDir(args.run_dir)
     if not run_dir.started:
         raise UsageError(f"{run_dir.config_path} not found; --resume takes the directory of a run")
     if run_dir.finished:
@@ -377,27 +477,39 @@ def parse_resume(argv: list[str]) -> tuple[str, RunSpec]:
     recorded = run_dir.read_config()
     options = recorded.get("run", {})
     with config_errors():
-        config = validate(from_dict(recorded))
+        config = from_dict(recorded)
+        if args.num_devices is not None:
+            config = replace(config, num_devices=args.num_devices)
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(DistributedConfig)
+        if getattr(args, f.name) is not None
+    }
     spec = RunSpec(
         config,
         run_dir=str(run_dir),
-        quiet="--quiet" in argv[2:] or options.get("quiet", False),
+        quiet=args.quiet or options.get("quiet", False),
         checkpoint_every=options.get("checkpoint_every", 1),
         keep_checkpoints=options.get("keep_checkpoints", 3),
         sinks=tuple(options.get("sinks", ())),
+        distributed=DistributedConfig(**given),
     )
     return recorded.get("preset", "resumed"), spec
+
+
+RESUME_USAGE = (
+    "usage: python -m experiments.run --resume RUN_DIR [--quiet] [--num-devices N] "
+    "[--coordinator-address HOST:PORT --num-processes N --process-id I]"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv and argv[0] == "--resume":
-            preset, spec = parse_resume(argv)
-            train(preset, spec, resume=True)
-        else:
-            preset, spec = parse(argv)
-            train(preset, spec)
+        resume = bool(argv) and argv[0] == "--resume"
+        preset, spec = parse_resume(argv) if resume else parse(argv)
+        join(spec)
+        train(preset, check(spec), resume=resume)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

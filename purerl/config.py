@@ -64,8 +64,9 @@ class TrainConfig:
     seed: int = 0
     """Random seed: the same seed gives identical numbers."""
     num_devices: int = 1
-    """Devices to split the environment batch over (data parallel, one program); num_envs
-    must be a multiple of it."""
+    """Devices to split the environment batch over (data parallel, one program); 0: every
+    device (of every process, in a multi-process run, which must use them all). num_envs
+    must be a multiple of the number of devices."""
     check_finite: bool = True
     """Watch every update's losses and gradient norms, and the parameters after every chunk;
     the CLI stops at the first non-finite one (turn off to save those reductions)."""
@@ -145,19 +146,18 @@ def validate(config: Config) -> Config:
     elif env.success_radius is not None and env.success_radius <= 0:
         raise ConfigError("env.success_radius", f"must be positive, got {env.success_radius}")
     positive(train, "train", "num_envs", "unroll_length", "total_env_steps", "num_evals")
-    positive(train, "train", "num_eval_envs", "num_devices", "unrolls_per_iteration")
-    if train.num_envs % train.num_devices:
-        fixed = -(-train.num_envs // train.num_devices) * train.num_devices
+    positive(train, "train", "num_eval_envs", "unrolls_per_iteration")
+    if train.num_devices < 0:
         raise ConfigError(
-            "train.num_envs",
-            f"{train.num_envs} environments do not split evenly over num_devices = "
-            f"{train.num_devices}; e.g. train.num_envs={fixed}",
+            "train.num_devices", f"must be 0 (every device) or more, got {train.num_devices}"
         )
-    if train.num_devices > 1:
+    devices = train.num_devices
+    if devices != 1:
         import jax  # only asked when several devices are wanted
 
-        available = jax.device_count()
-        if train.num_devices > available:
+        available = jax.device_count()  # every process's, in a multi-process run
+        devices = devices or available
+        if devices > available:
             fits = max(d for d in range(1, available + 1) if train.num_envs % d == 0)
             raise ConfigError(
                 "train.num_devices",
@@ -165,6 +165,13 @@ def validate(config: Config) -> Config:
                 f"({jax.default_backend()}); use train.num_devices={fits} (on a CPU, "
                 f"XLA_FLAGS=--xla_force_host_platform_device_count=N simulates N devices)",
             )
+    if train.num_envs % devices:
+        fixed = -(-train.num_envs // devices) * devices
+        raise ConfigError(
+            "train.num_envs",
+            f"{train.num_envs} environments do not split evenly over {devices} devices "
+            f"(num_devices = {train.num_devices}); e.g. train.num_envs={fixed}",
+        )
     needed = train.steps_per_iteration * train.num_evals
     if train.total_env_steps < needed:
         raise ConfigError(

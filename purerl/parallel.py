@@ -26,11 +26,26 @@ ENV_AXIS = "envs"
 
 
 def make_mesh(num_devices: int) -> Mesh:
-    """A 1-D mesh of the first `num_devices` devices along the "envs" axis."""
+    """A 1-D mesh along the "envs" axis of the first `num_devices` devices, 0 for all of them.
+
+    In a run of several processes (purerl.distributed) the devices are every process's, and
+    the mesh must span them all: a device left out would leave its process nothing to do
+    while the others wait for it in every collective.
+    """
     devices = jax.devices()
     if num_devices > len(devices):
         raise ValueError(f"{num_devices} devices asked for, {len(devices)} available")
-    return Mesh(np.array(devices[:num_devices]), (ENV_AXIS,))
+    if jax.process_count() > 1 and num_devices not in (0, len(devices)):
+        raise ValueError(
+            f"a run of {jax.process_count()} processes spans all {len(devices)} devices of "
+            f"all of them; use train.num_devices=0 (every device), not {num_devices}"
+        )
+    return Mesh(np.array(devices[: num_devices or None]), (ENV_AXIS,))
+
+
+def device_count(num_devices: int) -> int:
+    """How many devices `make_mesh(num_devices)` spans."""
+    return num_devices or jax.device_count()
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
