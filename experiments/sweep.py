@@ -42,12 +42,14 @@ import difflib
 import importlib.util
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
 import tomllib
 import types
 import typing
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,15 +302,36 @@ def run_job(run_dir: str) -> None:
         raise RuntimeError(f"experiments.run {' '.join(argv)} exited with {code}")
 
 
+def joining_variables(job_id: str, num_tasks: int, rank: int, first_host: str) -> dict:
+    """The PURERL_* variables (purerl.distributed) that make the `num_tasks` tasks of one job
+    one run: task `rank` of it, with the coordinator on the job's first host, at a port every
+    task derives from the job id."""
+    port = 20_000 + zlib.crc32(job_id.encode()) % 20_000
+    return {
+        "PURERL_COORDINATOR_ADDRESS": f"{first_host}:{port}",
+        "PURERL_NUM_PROCESSES": str(num_tasks),
+        "PURERL_PROCESS_ID": str(rank),
+    }
+
+
 class SlurmTask(Checkpointable):
     """One array task: runs or resumes one job.
 
     On a Slurm time limit or preemption, submitit calls `checkpoint` (inherited), which
     requeues this same call; the run directory holds the training checkpoints, so the requeued
-    task resumes where the interrupted one stopped and a long sweep loses nothing.
+    task resumes where the interrupted one stopped and a long sweep loses nothing. A job of
+    several tasks (`nodes`, `tasks_per_node` in the spec's `[slurm]` table) is one run over all
+    of them: each task joins it as the process its rank says (use `num_devices = 0`).
     """
 
     def __call__(self, run_dir: str) -> None:
+        import submitit
+
+        job = submitit.JobEnvironment()
+        if job.num_tasks > 1:
+            os.environ.update(
+                joining_variables(job.job_id, job.num_tasks, job.global_rank, job.hostnames[0])
+            )
         run_job(run_dir)
 
 
@@ -323,7 +346,7 @@ def run_submitit(jobs: list[Job], sweep_dir: Path, slurm: dict, cluster: str | N
     failures = []
     for job, handle in zip(jobs, submitted, strict=True):
         try:
-            handle.result()
+            handle.results()  # every task's, for a job of several tasks
         except Exception as error:  # noqa: BLE001 - a failed task must not hide the others
             failures.append(f"{job.run_dir} failed: {str(error).strip().splitlines()[-1]}")
     return failures

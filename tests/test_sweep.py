@@ -243,3 +243,54 @@ def test_vmapped_runs_that_go_non_finite_are_reported_not_recorded(tmp_path):
     assert result.returncode == 1
     assert "reward_scale=1e+38/seed0: non-finite update at env step 256" in result.stderr
     assert sorted(summaries(tmp_path / "s")) == ["000-reward_scale=1.0/seed0"]
+
+
+MULTI_TASK_SPEC = """
+preset = "ppo-cartpole"
+seeds = [0]
+[overrides]
+total_env_steps = 4096
+num_envs = 16
+unroll_length = 16
+num_evals = 2
+num_devices = 0
+[slurm]
+tasks_per_node = 2
+timeout_min = 10
+"""
+
+
+def test_a_job_of_several_tasks_is_one_run_over_all_of_them(tmp_path):
+    """`tasks_per_node = 2` (submitit's local cluster standing in for Slurm): both tasks join
+    one run, each with 2 simulated devices; one writer, both processes' checkpoint shards."""
+    import os
+
+    spec = write_spec(tmp_path / "spec.toml", text=MULTI_TASK_SPEC)
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.sweep", str(spec), "--executor", "submitit"]
+        + ["--cluster", "local", "--sweep-dir", str(tmp_path / "s")],
+        cwd=ROOT,
+        env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "s").glob("*/seed0")
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+    assert json.loads((run_dir / "summary.json").read_text())["env_steps"] == 4096
+    last = sorted((run_dir / "checkpoints").iterdir())[-1]
+    assert {"ocdbt.process_0", "ocdbt.process_1"} <= {p.name for p in last.iterdir()}
+
+
+def test_tasks_of_one_job_agree_on_their_coordinator():
+    from experiments.sweep import joining_variables
+
+    tasks = [joining_variables("4242_3", 4, rank, "node-a") for rank in range(4)]
+    assert {t["PURERL_COORDINATOR_ADDRESS"] for t in tasks} == {
+        tasks[0]["PURERL_COORDINATOR_ADDRESS"]
+    }
+    assert tasks[0]["PURERL_COORDINATOR_ADDRESS"].startswith("node-a:")
+    assert [t["PURERL_PROCESS_ID"] for t in tasks] == ["0", "1", "2", "3"]
+    other = joining_variables("4243_0", 4, 0, "node-a")["PURERL_COORDINATOR_ADDRESS"]
+    assert other != tasks[0]["PURERL_COORDINATOR_ADDRESS"]  # another job, another port
