@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-curves bench-speed bench-device lint clean
+.PHONY: run test bench bench-depth bench-curves bench-speed bench-device bench-multidevice lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-curves: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.speed --purejaxrl-dir $(PUREJAXRL) \
 		--pythonpath $(PUREJAXRL_DEPS) --json runs/bench/speed.json $(ARGS)
+
+# Training throughput on 1, 2, 4 simulated CPU devices and on 2 localhost processes x 2 devices.
+bench-multidevice: $(STAMP)
+	$(BIN)/python -m experiments.benchmarks.multidevice --json runs/bench/multidevice.json $(ARGS)
 
 # The accelerator benchmark (experiments/benchmarks/device.py; docs/BENCHMARKS.md says how to
 # prepare it): runs under a python that already has jax for the GPU, with no venv, because
