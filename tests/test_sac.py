@@ -169,6 +169,7 @@ AGENT_BLIND = [
     "purerl/config.py",
     "purerl/checks.py",
     "purerl/parallel.py",
+    "purerl/distributed.py",
     "purerl/types.py",
     "experiments/run.py",
     "experiments/sweep.py",
