@@ -243,3 +243,23 @@ def test_vmapped_runs_that_go_non_finite_are_reported_not_recorded(tmp_path):
     assert result.returncode == 1
     assert "reward_scale=1e+38/seed0: non-finite update at env step 256" in result.stderr
     assert sorted(summaries(tmp_path / "s")) == ["000-reward_scale=1.0/seed0"]
+
+
+def test_coscaling_spec_crosses_num_envs_with_both_sizings():
+    """The shipped co-scaling sweep: 7 num_envs x (4 minibatches, minibatches of 512 steps) x
+    3 seeds at one budget; the two coincide at 256 envs, and only the recipe's count grows."""
+    from experiments.sweep import expand, load_spec
+
+    spec = load_spec(ROOT / "experiments" / "sweeps" / "coscaling.toml")
+    jobs = expand(spec, Path("unused"))
+    assert len(jobs) == 7 * 2 * 3
+    counts: dict[str, dict[int, int]] = {}
+    for job in jobs:
+        train, agent = job.spec.config.train, job.spec.config.agent
+        assert train.trained_env_steps == 2**19 and train.iterations_per_eval >= 1
+        mode = "naive" if agent.minibatch_size is None else "recipe"
+        counts.setdefault(mode, {})[train.num_envs] = agent.minibatches(train)
+    envs = [2**k for k in range(8, 15)]
+    assert counts["naive"] == {n: 4 for n in envs}
+    assert counts["recipe"] == {n: n * 8 // 512 for n in envs}
+    assert counts["recipe"][256] == counts["naive"][256]
