@@ -59,7 +59,7 @@ bench-device:
 
 # Co-scaling (docs/BENCHMARKS.md): PPO on cart-pole at equal env steps for num_envs 2^8..2^14,
 # 4 minibatches (naive) against minibatches of 512 steps (Beukman et al.'s recipe), 3 seeds;
-# then the final return against num_envs. About 20 minutes on a 2-core CPU.
+# then the final return against num_envs. About 30 minutes on a 2-core CPU.
 sweep-coscaling: $(STAMP)
 	$(BIN)/python -m experiments.sweep experiments/sweeps/coscaling.toml --sweep-dir runs/coscaling $(ARGS)
 	$(BIN)/python -m experiments.plot runs/coscaling --across train.num_envs \
