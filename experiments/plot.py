@@ -394,11 +394,11 @@ def across_field(
             )
         values[run.path] = flat[field_name]
     series, warnings = [], []
-    stripped = {run.path: run for run in runs}
+    originals = {run.path: run for run in runs}
     for label, members in group_runs([_without(run, field_name) for run in runs]).items():
         by_value: dict[str, list[Run]] = {}
         for member in members:
-            by_value.setdefault(json.dumps(values[member.path]), []).append(stripped[member.path])
+            by_value.setdefault(json.dumps(values[member.path]), []).append(originals[member.path])
         ordered = sorted(by_value, key=lambda key: _sort_value(json.loads(key)))
         groups = {
             f"{label} {field_name.rsplit('.', 1)[-1]}={_format_value(json.loads(key))}": (
