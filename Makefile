@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-curves bench-speed bench-device bench-multidevice lint clean
+.PHONY: run test bench bench-depth bench-curves bench-speed bench-device bench-multidevice sweep-coscaling lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ DEVICE_OUT ?= runs/bench/device
 bench-device:
 	PYTHONPATH=$(DEVICE_SITE):$(CURDIR) $(PYTHON) -m experiments.benchmarks.device --out $(DEVICE_OUT) \
 		$(if $(PUREJAXRL),--purejaxrl-dir $(PUREJAXRL)) $(ARGS)
+
+# Co-scaling (docs/BENCHMARKS.md): PPO on cart-pole at equal env steps for num_envs 2^8..2^14,
+# 4 minibatches (naive) against minibatches of 512 steps (Beukman et al.'s recipe), 3 seeds;
+# then the final return against num_envs. About 30 minutes on a 2-core CPU.
+sweep-coscaling: $(STAMP)
+	$(BIN)/python -m experiments.sweep experiments/sweeps/coscaling.toml --sweep-dir runs/coscaling $(ARGS)
+	$(BIN)/python -m experiments.plot runs/coscaling --across train.num_envs \
+		--out runs/coscaling/final-vs-num-envs.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

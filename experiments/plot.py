@@ -5,7 +5,9 @@ directories at any depth (a sweep). Runs whose configs agree on everything but `
 form a group; each group is drawn as the mean over its seeds with a 95% Student-t confidence
 band for that mean. Seeds of unequal length (a run still going) are compared only at the
 env_steps that every seed of the group has logged: no interpolation. A summary table is
-printed and written as CSV next to the PNG.
+printed and written as CSV next to the PNG. `--across train.num_envs` draws instead each
+group's final value against that config field, one line per setting of the other fields
+(a scaling sweep: docs/BENCHMARKS.md, "Co-scaling").
 
 In a notebook:
 
@@ -354,6 +356,99 @@ def plot_curves(curves: Sequence[GroupCurve], metric: str, x: str, out: Path) ->
     figure.savefig(out, dpi=120)
 
 
+@dataclass(frozen=True)
+class FieldSeries:
+    """The final value of a metric against one config field's values (`--across`): one line
+    per setting of the other fields, one point per value of the field."""
+
+    label: str
+    values: list[Any]
+    curves: list[GroupCurve]
+
+
+def _without(run: Run, field_name: str) -> Run:
+    """`run` with config field `field_name` (dotted, as `train.num_envs`) taken out."""
+    config = json.loads(json.dumps(run.config))
+    *sections, name = field_name.split(".")
+    inner = config
+    for section in sections:
+        inner = inner.get(section, {})
+    inner.pop(name, None)
+    return Run(run.path, config, run.records)
+
+
+def across_field(
+    runs: Sequence[Run], field_name: str, metric: str
+) -> tuple[list[FieldSeries], list[str]]:
+    """Groups `runs` by every config field but `field_name` and the seed (each a series,
+    labelled as group_runs labels groups), then by the value of `field_name` within each,
+    aggregated over seeds as group_curves does; returns (series, warnings). UsageError if
+    some run's config lacks the field."""
+    values = {}
+    for run in runs:
+        flat = _flatten(run.config)
+        if field_name not in flat:
+            raise UsageError(
+                f"{run.path}'s config has no field {field_name!r}; name it as section.field, "
+                "e.g. train.num_envs"
+            )
+        values[run.path] = flat[field_name]
+    series, warnings = [], []
+    originals = {run.path: run for run in runs}
+    for label, members in group_runs([_without(run, field_name) for run in runs]).items():
+        by_value: dict[str, list[Run]] = {}
+        for member in members:
+            by_value.setdefault(json.dumps(values[member.path]), []).append(originals[member.path])
+        ordered = sorted(by_value, key=lambda key: _sort_value(json.loads(key)))
+        groups = {
+            f"{label} {field_name.rsplit('.', 1)[-1]}={_format_value(json.loads(key))}": (
+                by_value[key]
+            )
+            for key in ordered
+        }
+        curves, more = group_curves(groups, metric)
+        warnings += more
+        kept = {curve.label for curve in curves}
+        points = [
+            json.loads(key) for key, name in zip(ordered, groups, strict=True) if name in kept
+        ]
+        series.append(FieldSeries(label, points, curves))
+    return series, warnings
+
+
+def plot_across(series: Sequence[FieldSeries], metric: str, field_name: str, out: Path) -> None:
+    """Each series' final mean with its 95% CI against the field's values; a log-2 axis
+    when the values are positive numbers spanning a factor of 4 or more."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    for line in series:
+        x = np.asarray(line.values, dtype=np.float64)
+        mean = np.array([curve.mean[-1] for curve in line.curves])
+        lo = np.array([curve.lo[-1] for curve in line.curves])
+        hi = np.array([curve.hi[-1] for curve in line.curves])
+        seeds = sorted({curve.seeds for curve in line.curves})
+        axes.errorbar(
+            x,
+            mean,
+            yerr=np.stack([mean - lo, hi - mean]),
+            marker="o",
+            capsize=3,
+            label=f"{line.label} (n={'/'.join(map(str, seeds))})",
+        )
+    numbers = [v for line in series for v in line.values]
+    if numbers and all(isinstance(v, int | float) and v > 0 for v in numbers):
+        if max(numbers) >= 4 * min(numbers):
+            axes.set_xscale("log", base=2)
+    axes.set_xlabel(field_name)
+    axes.set_ylabel(f"final {metric}")
+    axes.set_title(f"final {metric} against {field_name}: mean over seeds, 95% CI")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.savefig(out, dpi=120)
+
+
 TABLE_COLUMNS = ("group", "seeds", "final_mean", "final_ci_half_width", "best_mean", "env_steps")
 
 
@@ -435,6 +530,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--out", default="plot.png", help="PNG path (default plot.png); CSV goes next to it"
     )
     parser.add_argument("--x", choices=X_AXES, default="env_steps", help="x axis")
+    parser.add_argument(
+        "--across",
+        metavar="FIELD",
+        help="plot each group's final metric against config FIELD (section.field, e.g. "
+        "train.num_envs) instead of curves: one line per setting of the other fields (--x "
+        "does not apply)",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -458,7 +560,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         runs = [load_run(path) for path in paths]
         metric = choose_metric(runs, args.metric)
-        curves, warnings = group_curves(group_runs(runs), metric, args.x)
+        series: list[FieldSeries] = []
+        if args.across is not None:
+            series, warnings = across_field(runs, args.across, metric)
+            curves = [curve for line in series for curve in line.curves]
+        else:
+            curves, warnings = group_curves(group_runs(runs), metric, args.x)
         if not curves:
             raise UsageError(f"no run has logged {metric} yet; wait for an evaluation")
     except UsageError as error:
@@ -468,7 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot_curves(curves, metric, args.x, out)
+    if args.across is not None:
+        plot_across(series, metric, args.across, out)
+    else:
+        plot_curves(curves, metric, args.x, out)
     rows = summary_rows(curves)
     csv_path = out.with_suffix(".csv")
     write_csv(rows, csv_path)

@@ -7,6 +7,7 @@ helpers for their own fields.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -78,8 +79,9 @@ def in_range(value: float, name: str, low: float, high: float, closed_low: bool)
 
 
 def nearest_divisor(n: int, wanted: int) -> int:
-    """The divisor of `n` closest to `wanted` (to suggest a valid minibatch count)."""
-    divisors = [d for d in range(1, min(n, 4096) + 1) if n % d == 0]
+    """The divisor of `n` closest to `wanted` (to suggest a valid minibatch count or size)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    divisors = sorted({*small, *(n // d for d in small)})  # ties go to the smaller
     return min(divisors, key=lambda d: abs(d - wanted))
 
 

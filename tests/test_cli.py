@@ -114,6 +114,11 @@ def test_library_field_names_become_flags():
         (["ppo-nope"], "unknown preset 'ppo-nope'"),
         (["ppo-cartpole", "--num-envs", "0"], "train.num_envs (--num-envs): must be positive"),
         (["ppo-cartpole", "--num-minibatches", "7"], "--num-minibatches 8"),
+        (
+            ["ppo-cartpole", "--num-minibatches", "4", "--minibatch-size", "512"],
+            "--num-minibatches 4 and --minibatch-size 512 are both set; set only one",
+        ),
+        (["ppo-cartpole", "--minibatch-size", "1000"], "--minibatch-size 1024"),
         (["ppo-cartpole", "--name", "nope"], "unknown environment 'nope'"),
         (["ppo-cartpole", "--num-envs", "many"], "many"),
         (["ppo-cartpole", "--no-such-field", "1"], "--no-such-field"),

@@ -44,6 +44,28 @@ from purerl.config import from_dict, replace, to_dict
             "agent.num_minibatches",
             "agent.num_minibatches=6",
         ),
+        (dict(num_minibatches=0), "agent.num_minibatches", "positive"),
+        # Exactly one of the two ways to size minibatches; the message names both.
+        (
+            dict(num_minibatches=4, minibatch_size=512),
+            "agent.minibatch_size",
+            "agent.num_minibatches=4 and agent.minibatch_size=512 are both set; set only one",
+        ),
+        (dict(minibatch_size=0), "agent.minibatch_size", "positive"),
+        # 2048 steps: 500 does not divide them; 512 is the nearest divisor.
+        (dict(minibatch_size=500), "agent.minibatch_size", "agent.minibatch_size=512"),
+        # per_minibatch takes whole trajectories of 32 steps: 16 divides 2048 but is half of
+        # one; 160 is five, which do not divide the 64 trajectories, four (128 steps) do.
+        (
+            dict(advantage_estimation="per_minibatch", minibatch_size=16),
+            "agent.minibatch_size",
+            "agent.minibatch_size=32",
+        ),
+        (
+            dict(advantage_estimation="per_minibatch", minibatch_size=160),
+            "agent.minibatch_size",
+            "agent.minibatch_size=128",
+        ),
         (
             dict(unrolls_per_iteration=2, total_env_steps=10 * 4096 - 1),
             "train.total_env_steps",
@@ -71,6 +93,57 @@ def test_valid_config_and_iteration_arithmetic():
     assert config.train.steps_per_iteration == 32
     assert config.train.iterations_per_eval == 10  # 1000 // (32 * 3)
     assert config.train.num_iterations == 30
+
+
+@pytest.mark.parametrize(
+    "estimation,ppo,expected",
+    [
+        # 64 envs x 32 steps x 2 unrolls = 4096 transitions in 128 trajectories of 32.
+        ("per_batch", dict(), 4),  # neither set: DEFAULT_NUM_MINIBATCHES
+        ("per_batch", dict(num_minibatches=8), 8),
+        ("per_batch", dict(minibatch_size=256), 16),  # 4096 / 256
+        ("per_batch", dict(minibatch_size=16), 256),  # less than one trajectory is fine here
+        ("per_minibatch", dict(num_minibatches=8), 8),
+        ("per_minibatch", dict(minibatch_size=256), 16),  # 8 trajectories each: 128 / 8
+        ("per_minibatch", dict(minibatch_size=4096), 1),
+    ],
+)
+def test_minibatch_count_from_count_or_size(estimation, ppo, expected):
+    config = Config(
+        EnvConfig("cartpole"),
+        TrainConfig(num_envs=64, unroll_length=32, unrolls_per_iteration=2, num_evals=1),
+        PPOConfig(advantage_estimation=estimation, **ppo),
+    )
+    assert validate(config) is config
+    assert config.agent.minibatches(config.train) == expected
+    # The agent splits its batch that many ways (the minibatch size per_minibatch sees is
+    # in transitions too: 16 minibatches of 8 whole trajectories).
+    from purerl import Trainer
+
+    assert Trainer(config).agent.num_minibatches == expected
+
+
+def test_minibatch_size_keeps_size_and_grows_the_count_with_num_envs():
+    agent = PPOConfig(minibatch_size=1024)
+    counts = [
+        agent.minibatches(TrainConfig(num_envs=n, unroll_length=16)) for n in (256, 1024, 16384)
+    ]
+    assert counts == [4, 16, 256]
+    fixed = PPOConfig(num_minibatches=4)
+    assert {fixed.minibatches(TrainConfig(num_envs=n)) for n in (256, 1024, 16384)} == {4}
+
+
+def test_config_saved_with_num_minibatches_loads_unchanged():
+    """config.json files written before minibatch_size existed hold num_minibatches: 4 (then
+    the default) and no minibatch_size; they load to a config with the same 4 minibatches."""
+    data = json.loads(json.dumps(to_dict(Config())))
+    data["agent"]["num_minibatches"] = 4
+    del data["agent"]["minibatch_size"]
+    config = from_dict(data)
+    assert validate(config) is config
+    assert (config.agent.num_minibatches, config.agent.minibatch_size) == (4, None)
+    assert config.agent.minibatches(config.train) == 4
+    assert to_dict(Config())["agent"]["num_minibatches"] is None  # new files: the default
 
 
 def test_replace_unknown_field():

@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.plot import aggregate, find_runs, group_curves, group_runs, load_run, main
+from experiments.plot import (
+    across_field,
+    aggregate,
+    find_runs,
+    group_curves,
+    group_runs,
+    load_run,
+    main,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,13 +37,14 @@ def write_run(
     depth: int = 4,
     metric: str = "eval/success_rate",
     steps_per_eval: int = 100,
+    num_envs: int = 8,
 ) -> Path:
     """A fake run directory in the layout `experiments.run` writes."""
     path.mkdir(parents=True)
     config = {
         "preset": preset,
         "env": {"name": "point_umaze", "episode_length": 100},
-        "train": {"num_envs": 8, "total_env_steps": 1000, "seed": seed},
+        "train": {"num_envs": num_envs, "total_env_steps": 1000, "seed": seed},
         "agent": {"depth": depth, "width": 64, "hidden_sizes": [64, 64]},
     }
     (path / "config.json").write_text(json.dumps(config))
@@ -161,6 +170,41 @@ def test_cli_writes_png_and_csv(tmp_path, capsys):
     assert deeper["final_ci_half_width"] == ""
     assert float(deeper["final_mean"]) == pytest.approx(0.7)
     assert float(deeper["best_mean"]) == pytest.approx(0.9)
+
+
+def test_across_a_field_gives_final_values_per_setting_of_the_others(tmp_path, capsys):
+    """A scaling sweep: depth 4 and 8, each at 16, 64 and 256 envs, 2 seeds; --across
+    train.num_envs makes one line per depth, one point per num_envs in numeric order."""
+    finals = {}
+    for depth in (4, 8):
+        for num_envs in (256, 16, 64):
+            for seed in (0, 1):
+                final = depth * 0.01 + num_envs / 1000 + seed * 0.1
+                finals.setdefault((depth, num_envs), []).append(final)
+                write_run(
+                    tmp_path / "sweep" / f"d{depth}-n{num_envs}-s{seed}",
+                    seed,
+                    [0.0, final],
+                    depth=depth,
+                    num_envs=num_envs,
+                )
+    runs = [load_run(path) for path in find_runs([tmp_path / "sweep"])]
+    series, warnings = across_field(runs, "train.num_envs", "eval/success_rate")
+    assert not warnings
+    assert [line.label for line in series] == ["crl-point-umaze depth=4", "crl-point-umaze depth=8"]
+    for line, depth in zip(series, (4, 8), strict=True):
+        assert line.values == [16, 64, 256]
+        assert [curve.seeds for curve in line.curves] == [2, 2, 2]
+        for curve, num_envs in zip(line.curves, line.values, strict=True):
+            assert curve.label == f"crl-point-umaze depth={depth} num_envs={num_envs}"
+            assert curve.mean[-1] == pytest.approx(np.mean(finals[depth, num_envs]))
+    out = tmp_path / "across.png"
+    assert main([str(tmp_path / "sweep"), "--across", "train.num_envs", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    assert "crl-point-umaze depth=8 num_envs=256" in capsys.readouterr().out
+    missing = tmp_path / "missing.png"
+    assert main([str(tmp_path / "sweep"), "--across", "train.nope", "--out", str(missing)]) == 2
+    assert "no field 'train.nope'" in capsys.readouterr().err and not missing.exists()
 
 
 def test_cli_default_metric_falls_back_to_return_and_wall_time_axis(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """PPO's options for matching Brax and PureJaxRL, each against an independent reference."""
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -396,3 +397,55 @@ def test_brax_form_loss_equals_brax_own_loss():
     ):
         for a, b in zip(jax.tree.leaves(to_brax(ours)), jax.tree.leaves(theirs), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def agent_for_sized(estimation, **sizing):
+    """agent_for's geometry (40 steps per batch) with the minibatches sized by `sizing`, and
+    the learning rate annealed so the decay horizon enters the update."""
+    config = Config(
+        EnvConfig("point_reach", episode_length=8),
+        TrainConfig(num_envs=4, unroll_length=10, total_env_steps=400, num_evals=1),
+        PPOConfig(
+            advantage_estimation=estimation,
+            anneal_learning_rate=True,
+            num_epochs=2,
+            policy_hidden_sizes=(8,),
+            value_hidden_sizes=(8,),
+            **sizing,
+        ),
+    )
+    return Trainer(config)
+
+
+@functools.cache
+def sized_trajectory():
+    """One initial agent state and trajectory for every sizing and advantage mode (neither
+    depends on them), so each test case compiles only its updates."""
+    return trajectory_of(agent_for_sized("per_batch", num_minibatches=2))
+
+
+@pytest.mark.parametrize("estimation", ["per_batch", "per_minibatch"])
+def test_minibatch_size_of_batch_over_count_updates_bit_identically(estimation):
+    """minibatch_size = batch / num_minibatches is the same split (40 steps / 2 = 20; with
+    per_minibatch, 2 trajectories of 10): the same update, bit for bit, with the learning
+    rate's decay horizon (iterations x epochs x minibatches) the same too."""
+
+    agent_state, trajectory = sized_trajectory()
+
+    def update(**sizing):
+        agent = agent_for_sized(estimation, **sizing).agent
+        return jax.device_get(jax.jit(agent.update)(agent_state, trajectory, jax.random.PRNGKey(5)))
+
+    (by_count, count_metrics), (by_size, size_metrics) = (
+        update(num_minibatches=2),
+        update(minibatch_size=20),
+    )
+    assert set(count_metrics) == set(size_metrics) and "loss/total" in count_metrics
+    for name in count_metrics:
+        np.testing.assert_array_equal(count_metrics[name], size_metrics[name], err_msg=name)
+    for a, b in zip(jax.tree.leaves(by_count), jax.tree.leaves(by_size), strict=True):
+        np.testing.assert_array_equal(a, b)
+    if estimation == "per_batch":  # and the split matters: one minibatch of all 40 steps
+        whole, _ = update(minibatch_size=40)
+        pairs = zip(jax.tree.leaves(whole.params), jax.tree.leaves(by_count.params), strict=True)
+        assert not all(np.array_equal(a, b) for a, b in pairs)

@@ -294,3 +294,22 @@ def test_tasks_of_one_job_agree_on_their_coordinator():
     assert [t["PURERL_PROCESS_ID"] for t in tasks] == ["0", "1", "2", "3"]
     other = joining_variables("4243_0", 4, 0, "node-a")["PURERL_COORDINATOR_ADDRESS"]
     assert other != tasks[0]["PURERL_COORDINATOR_ADDRESS"]  # another job, another port
+
+def test_coscaling_spec_crosses_num_envs_with_both_sizings():
+    """The shipped co-scaling sweep: 7 num_envs x (4 minibatches, minibatches of 512 steps) x
+    3 seeds at one budget; the two coincide at 256 envs, and only the recipe's count grows."""
+    from experiments.sweep import expand, load_spec
+
+    spec = load_spec(ROOT / "experiments" / "sweeps" / "coscaling.toml")
+    jobs = expand(spec, Path("unused"))
+    assert len(jobs) == 7 * 2 * 3
+    counts: dict[str, dict[int, int]] = {}
+    for job in jobs:
+        train, agent = job.spec.config.train, job.spec.config.agent
+        assert train.trained_env_steps == 2**19 and train.iterations_per_eval >= 1
+        mode = "naive" if agent.minibatch_size is None else "recipe"
+        counts.setdefault(mode, {})[train.num_envs] = agent.minibatches(train)
+    envs = [2**k for k in range(8, 15)]
+    assert counts["naive"] == {n: 4 for n in envs}
+    assert counts["recipe"] == {n: n * 8 // 512 for n in envs}
+    assert counts["recipe"][256] == counts["naive"][256]

@@ -123,7 +123,7 @@ def bench_breakdown(
     # Matmul ceiling of this machine under XLA: a chain of (minibatch, 256) @ (256, 256) dense
     # layers (the value network's hidden layer shape), in GFLOP/s.
     width = max(agent.config.value_hidden_sizes)
-    rows = train.steps_per_iteration // agent.config.num_minibatches
+    rows = train.steps_per_iteration // agent.num_minibatches
     gemm, gemm_args, flops = dense_chain(key, rows, width, layers=1000)
     r = timer.time_calls(
         gemm,

@@ -134,6 +134,7 @@ class PPOAgent:
         self.observation_clip = config.observation_clip
         self.num_envs = train.num_envs
         self.num_unrolls = train.unrolls_per_iteration
+        self.num_minibatches = config.minibatches(train)  # set, or from minibatch_size
         self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
 
         def body(hidden_sizes):
@@ -160,7 +161,7 @@ class PPOAgent:
         self.value = ValueNetwork(body(config.value_hidden_sizes))
         learning_rate = config.learning_rate
         if config.anneal_learning_rate:
-            num_updates = train.num_iterations * config.num_epochs * config.num_minibatches
+            num_updates = train.num_iterations * config.num_epochs * self.num_minibatches
             learning_rate = optax.linear_schedule(config.learning_rate, 0.0, num_updates)
         adam = optax.adam(learning_rate, eps=config.adam_epsilon)
         if config.max_grad_norm is None:
@@ -298,7 +299,7 @@ class PPOAgent:
     ) -> tuple[PPOState, Metrics]:
         """prepare_batch on the (T, N) trajectory, then num_epochs x num_minibatches gradient
         steps; each epoch shuffles transitions (per_batch) or environments (per_minibatch)."""
-        config = self.config
+        config, num_minibatches = self.config, self.num_minibatches
         state, batch = self.prepare_batch(state, trajectory)
 
         names: list[str] = []  # the metrics' names, filled in when the step is traced
@@ -317,8 +318,8 @@ class PPOAgent:
 
         def epoch(carry, epoch_key):
             shuffle_key, loss_key = jax.random.split(epoch_key)
-            minibatches = shuffled_minibatches(batch, shuffle_key, config.num_minibatches)
-            loss_keys = jax.random.split(loss_key, config.num_minibatches)
+            minibatches = shuffled_minibatches(batch, shuffle_key, num_minibatches)
+            loss_keys = jax.random.split(loss_key, num_minibatches)
             return jax.lax.scan(minibatch_step, carry, (minibatches, loss_keys))
 
         (params, optimizer_state), metrics = jax.lax.scan(

@@ -16,7 +16,7 @@ from purerl.checks import (
 )
 
 if TYPE_CHECKING:
-    from purerl.config import Config
+    from purerl.config import Config, TrainConfig
 
 ContinuousDistribution = Literal["tanh_normal", "clipped_normal"]
 Network = Literal["mlp", "residual"]
@@ -24,6 +24,9 @@ KernelInit = Literal["orthogonal", "lecun_uniform"]
 PolicyScale = Literal["state_independent", "softplus"]
 AdvantageEstimation = Literal["per_batch", "per_minibatch"]
 Advantage = Literal["gae", "one_step_lambda_return"]
+
+# Minibatches per epoch when a config sets neither num_minibatches nor minibatch_size.
+DEFAULT_NUM_MINIBATCHES = 4
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,16 @@ class PPOConfig:
     """Decay the learning rate linearly to zero over the run."""
     num_epochs: int = 4
     """Passes over each collected batch."""
-    num_minibatches: int = 4
-    """Minibatches per epoch; must divide the batch, num_envs * unroll_length *
-    unrolls_per_iteration steps."""
+    num_minibatches: int | None = None
+    """Minibatches per epoch, whatever the batch size; must divide the batch, num_envs *
+    unroll_length * unrolls_per_iteration steps. Set this or minibatch_size, not both;
+    neither set means 4 minibatches."""
+    minibatch_size: int | None = None
+    """Transitions (environment steps) per gradient step, whatever the batch size: the number
+    of minibatches per epoch is then the batch divided by this, so it grows with num_envs
+    (the co-scaling recipe of Beukman et al. 2026). Must divide the batch, and with
+    advantage_estimation="per_minibatch" be a multiple of unroll_length (whole
+    trajectories). Set this or num_minibatches, not both."""
     discount: float = 0.99
     """Reward discount gamma."""
     gae_lambda: float = 0.95
@@ -106,11 +116,22 @@ class PPOConfig:
     """Weight initialisation of MLP bodies: "orthogonal" (gain sqrt(2), policy head 0.01;
     PureJaxRL, CleanRL) or "lecun_uniform" on every layer (Brax)."""
 
+    def minibatches(self, train: TrainConfig) -> int:
+        """Minibatches per epoch for `train`'s batch: num_minibatches as set, or the batch
+        (num_envs * unroll_length * unrolls_per_iteration transitions) over minibatch_size,
+        or DEFAULT_NUM_MINIBATCHES when neither is set. The one place the count is decided;
+        validate checks it divides the batch."""
+        if self.minibatch_size is not None:
+            return train.steps_per_iteration // self.minibatch_size
+        if self.num_minibatches is not None:
+            return self.num_minibatches
+        return DEFAULT_NUM_MINIBATCHES
+
 
 def validate(config: Config) -> None:
     """PPO's fields, and how the batch splits into minibatches."""
     train, agent = config.train, config.agent
-    positive(agent, "agent", "learning_rate", "num_epochs", "num_minibatches", "adam_epsilon")
+    positive(agent, "agent", "learning_rate", "num_epochs", "adam_epsilon")
     positive(agent, "agent", "clip_epsilon", "reward_scale", "width", "min_std")
     if agent.max_grad_norm is not None and agent.max_grad_norm <= 0:
         raise ConfigError(
@@ -131,18 +152,56 @@ def validate(config: Config) -> None:
             raise ConfigError(f"agent.{name}", f"layer widths must be positive, got {sizes}")
     if agent.network == "residual":
         residual_depth(agent.depth, "agent.depth")
-    columns = train.trajectories_per_iteration
-    if agent.advantage_estimation == "per_minibatch" and columns % agent.num_minibatches:
+    minibatch_geometry(train, agent)
+
+
+def minibatch_geometry(train: TrainConfig, agent: PPOConfig) -> None:
+    """At most one of num_minibatches and minibatch_size is set, and the batch splits into
+    whole minibatches: of transitions (per_batch), or of whole trajectories (per_minibatch)."""
+    if agent.num_minibatches is not None and agent.minibatch_size is not None:
+        raise ConfigError(
+            "agent.minibatch_size",
+            f"agent.num_minibatches={agent.num_minibatches} and agent.minibatch_size="
+            f"{agent.minibatch_size} are both set; set only one (a fixed count of minibatches, "
+            "or a fixed size whose count grows with the batch), e.g. "
+            "agent.num_minibatches=None to keep the size",
+        )
+    batch, columns = train.steps_per_iteration, train.trajectories_per_iteration
+    if agent.minibatch_size is not None:
+        positive(agent, "agent", "minibatch_size")
+        size, length = agent.minibatch_size, train.unroll_length
+        whole = size % length == 0 and columns % (size // length) == 0
+        if agent.advantage_estimation == "per_minibatch" and not whole:
+            # A minibatch of whole trajectories is k unrolls of unroll_length steps, k | columns.
+            wanted = max(1, round(size / length))
+            raise ConfigError(
+                "agent.minibatch_size",
+                f"advantage_estimation=per_minibatch splits the batch into minibatches of whole "
+                f"trajectories of unroll_length={length} steps out of num_envs * "
+                f"unrolls_per_iteration = {columns}, so it must be {length} times a divisor of "
+                f"{columns}; e.g. agent.minibatch_size="
+                f"{length * nearest_divisor(columns, wanted)}",
+            )
+        if batch % size:
+            raise ConfigError(
+                "agent.minibatch_size",
+                f"must divide num_envs * unroll_length * unrolls_per_iteration = {batch}; e.g. "
+                f"agent.minibatch_size={nearest_divisor(batch, size)}",
+            )
+        return
+    if agent.num_minibatches is not None:
+        positive(agent, "agent", "num_minibatches")
+    count = agent.minibatches(train)  # num_minibatches, or the default, checked alike
+    if agent.advantage_estimation == "per_minibatch" and columns % count:
         raise ConfigError(
             "agent.num_minibatches",
             f"advantage_estimation=per_minibatch splits the trajectories into minibatches of "
             f"whole ones, so it must divide num_envs * unrolls_per_iteration = {columns}; e.g. "
-            f"agent.num_minibatches={nearest_divisor(columns, agent.num_minibatches)}",
+            f"agent.num_minibatches={nearest_divisor(columns, count)}",
         )
-    batch = train.steps_per_iteration
-    if batch % agent.num_minibatches:
+    if batch % count:
         raise ConfigError(
             "agent.num_minibatches",
             f"must divide num_envs * unroll_length * unrolls_per_iteration = {batch}; e.g. "
-            f"agent.num_minibatches={nearest_divisor(batch, agent.num_minibatches)}",
+            f"agent.num_minibatches={nearest_divisor(batch, count)}",
         )
