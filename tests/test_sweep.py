@@ -295,6 +295,7 @@ def test_tasks_of_one_job_agree_on_their_coordinator():
     other = joining_variables("4243_0", 4, 0, "node-a")["PURERL_COORDINATOR_ADDRESS"]
     assert other != tasks[0]["PURERL_COORDINATOR_ADDRESS"]  # another job, another port
 
+
 def test_coscaling_spec_crosses_num_envs_with_both_sizings():
     """The shipped co-scaling sweep: 7 num_envs x (4 minibatches, minibatches of 512 steps) x
     3 seeds at one budget; the two coincide at 256 envs, and only the recipe's count grows."""
