@@ -309,9 +309,7 @@ class PPOAgent:
             )
             return state, batch
 
-        values, next_values = values_and_next_values(
-            value_fn, obs, next_obs, self.value_pass_rows
-        )
+        values, next_values = values_and_next_values(value_fn, obs, next_obs, self.value_pass_rows)
         advantages, targets = self.advantages(
             rewards, values, next_values, trajectory.termination, trajectory.truncation
         )
