@@ -39,6 +39,7 @@ def finite_summary(run_dir: Path) -> dict:
     return summary
 
 
+@pytest.mark.slow
 def test_ppo_million_preset_at_2_17_environments(tmp_path):
     """One iteration of 2^17 x 8 = 1,048,576 env steps and an evaluation, through the CLI."""
     run_dir = tmp_path / "ppo"
@@ -50,6 +51,7 @@ def test_ppo_million_preset_at_2_17_environments(tmp_path):
     print(f"2^17-environment PPO run: {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_crl_million_preset_collects_at_2_17_environments(tmp_path):
     """CRL's collection path: two collects of 2^17 x 10 steps into a buffer of 50 steps per
     environment, a few gradient steps after the first."""
