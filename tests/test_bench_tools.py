@@ -186,7 +186,7 @@ def test_device_markdown_reads_each_parts_results():
     text = device.markdown(report)
     assert "purerl 1,000 steps/s, Brax train-only 500 (2.00x)" in text
     assert "purerl 700 steps/s; Brax's anchor did not finish" in text
-    assert "2^16: 3.0M steps/s, 100 MiB; 2^17: failed" in text
+    assert "2^16: 3,000,000 steps/s, 100 MiB; 2^17: failed" in text
     assert "depth 4: 9.0 steps/s, 1,024 MiB peak" in text
 
 

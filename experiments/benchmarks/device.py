@@ -218,7 +218,7 @@ def headline(name: str, results: dict | None) -> str:
         return "; ".join(
             f"2^{r['num_envs'].bit_length() - 1}: "
             + (
-                f"{r['env_steps_per_s'] / 1e6:.1f}M steps/s"
+                f"{r['env_steps_per_s']:,.0f} steps/s"
                 + (f", {r['device_peak_mib']:,.0f} MiB" if "device_peak_mib" in r else "")
                 if "env_steps_per_s" in r
                 else "failed"
