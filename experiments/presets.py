@@ -249,7 +249,7 @@ PRESETS: dict[str, Preset] = {
 # A million environments of a cheap pure-JAX task (docs/SCALING.md): one iteration is 2^20 x 8 =
 # 8.4M env steps. The minibatch count is set explicitly so that a minibatch (262,144
 # transitions) stays a small fraction of the batch: SGD activations then cost less than the
-# trajectory itself (about 2.6 KB per environment in all, so 2.7 GB at 2^20).
+# trajectory itself (peak RSS 2.9 GB at 2^20 on a CPU, docs/SCALING.md).
 MILLION = 2**20
 PRESETS["ppo-cartpole-million"] = Preset(
     "GPU-sized: PPO on cart-pole with 2^20 = 1,048,576 environments x unroll 8 (8.4M env steps "
