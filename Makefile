@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-curves bench-speed bench-device bench-multidevice sweep-coscaling lint clean
+.PHONY: run test bench bench-depth bench-scaling bench-curves bench-speed bench-device bench-multidevice sweep-coscaling lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ bench: $(STAMP)
 
 bench-depth: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.depth $(ARGS)
+
+# PPO on cart-pole from 2^10 to 2^20 environments, each size in its own process: env steps/s
+# and peak memory (docs/SCALING.md). Needs about 4 GB free at 2^20.
+bench-scaling: $(STAMP)
+	$(BIN)/python -m experiments.benchmarks.scaling --json runs/bench/scaling.json \
+		--markdown runs/bench/scaling.md $(ARGS)
 
 # Learning-curve parity with Brax's trainer, 5 seeds a side: inverted_pendulum at the issue's
 # 1024 x 10 geometry (8 minibatches), then inverted_pendulum and inverted_double_pendulum at

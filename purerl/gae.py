@@ -114,14 +114,32 @@ def num_truncation_slots(unroll_length: int, episode_length: int) -> int:
     return 0 if unroll_length < 2 else (unroll_length - 2) // episode_length + 1
 
 
+def in_passes(
+    fn: Callable[[jax.Array], jax.Array], x: jax.Array, max_rows: int | None = None
+) -> jax.Array:
+    """fn(x) for a time-major x (T, N, ...), computed in passes over consecutive time steps of
+    at most max_rows rows (at least one step) each, so fn's intermediates (a network's hidden
+    activations, T x N x width) exist for one pass at a time; None, or a batch that fits: one
+    pass. fn must treat rows independently."""
+    steps, columns = x.shape[:2]
+    per_pass = steps if max_rows is None else max(1, max_rows // columns)
+    if per_pass >= steps:
+        return fn(x)
+    return jax.lax.map(fn, x, batch_size=per_pass)
+
+
 def values_and_next_values(
-    value_fn: Callable[[jax.Array], jax.Array], obs: jax.Array, next_obs: NextObservations
+    value_fn: Callable[[jax.Array], jax.Array],
+    obs: jax.Array,
+    next_obs: NextObservations,
+    max_rows: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """(V(obs_t), V(observation step t reached)), both (T, N), with one pass over the T x N
     observations plus N per truncation slot and N for the last step, instead of a second
     T x N pass over every next observation. At steps that terminated, next values are those
-    of the reset observation; GAE never uses them there."""
-    values = value_fn(obs)
+    of the reset observation; GAE never uses them there. `max_rows` splits the pass over obs
+    (`in_passes`)."""
+    values = in_passes(value_fn, obs, max_rows)
     last = value_fn(next_obs.last)
     next_values = jnp.concatenate([values[1:], last[None]])
     if next_obs.truncated.shape[0]:

@@ -152,6 +152,44 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
         assert importlib.util.find_spec(command[2]) is not None, command[2]
 
 
+def test_device_default_parts_fit_in_eight_minutes(tmp_path):
+    """The issue's list (ant at 4,096 and 16,384 envs for purerl and Brax, cart-pole at 2^16 ..
+    2^20, the CRL step at depth 4 .. 1024 with remat) runs by default, under 8 minutes."""
+    assert sum(device.DEFAULT_LIMITS_S[name] for name in device.DEFAULT_PARTS) < 8 * 60
+    commands = {name: command for name, command, _ in device.parts(
+        argparse.Namespace(quick=False, purejaxrl_dir=None), tmp_path
+    )}  # fmt: skip
+    envs = {name: commands[name][commands[name].index("--num-envs") + 1] for name in commands
+            if name.startswith("speed-brax")}  # fmt: skip
+    assert envs == {"speed-brax": "4096", "speed-brax-16k": "16384"}
+    scaling = commands["scaling"]
+    at = scaling.index("--log2-envs")
+    assert scaling[at + 1 : at + 3] == ["16", "20"]
+    depth = commands["depth"]
+    assert depth[depth.index("--depths") + 1 :][:4] == ["4", "64", "256", "1024"]
+    assert "remat" in depth[depth.index("--variants") :][:2]
+
+
+def test_device_markdown_reads_each_parts_results():
+    report = {"machine": {"jax": "x"}, "quick": True, "parts": {
+        "speed-brax": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {"summary": {
+            "ours_steps_per_s": 1000.0, "brax_train_only_steps_per_s": 500.0,
+            "ratio_ours_over_brax": 2.0}}},
+        "speed-brax-16k": {"exit": "timeout", "wall_s": 2.0, "limit_s": 2, "results": {
+            "partial": "x", "ours": {"env_steps_per_second": 700.0}}},
+        "scaling": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {"rows": [
+            {"num_envs": 2**16, "env_steps_per_s": 3e6, "device_peak_mib": 100.0},
+            {"num_envs": 2**17, "exit": 1}]}},
+        "depth": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {"results": [
+            {"depth": 4, "steps_per_s": 9.0, "device_peak_bytes": 2**30}]}},
+    }}  # fmt: skip
+    text = device.markdown(report)
+    assert "purerl 1,000 steps/s, Brax train-only 500 (2.00x)" in text
+    assert "purerl 700 steps/s; Brax's anchor did not finish" in text
+    assert "2^16: 3,000,000 steps/s, 100 MiB; 2^17: failed" in text
+    assert "depth 4: 9.0 steps/s, 1,024 MiB peak" in text
+
+
 def test_anchor_flags_follow_the_keywords_in_order():
     flags = anchors.as_flags(num_evals=5, policy_hidden_sizes=[32, 32], deterministic_eval=True)
     assert flags == ["--num-evals", "5", "--policy-hidden-sizes", "32,32", "--deterministic-eval"]

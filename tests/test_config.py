@@ -166,6 +166,8 @@ def test_every_preset_validates():
         "crl-ant-umaze",
         "crl-humanoid",
         "sac-her-ant",
+        "ppo-cartpole-million",
+        "crl-point-umaze-million",
     }
 
 

@@ -449,3 +449,42 @@ def test_minibatch_size_of_batch_over_count_updates_bit_identically(estimation):
         whole, _ = update(minibatch_size=40)
         pairs = zip(jax.tree.leaves(whole.params), jax.tree.leaves(by_count.params), strict=True)
         assert not all(np.array_equal(a, b) for a, b in pairs)
+
+
+@pytest.mark.parametrize("estimation", ["per_batch", "per_minibatch"])
+def test_value_pass_in_passes_changes_no_number(estimation):
+    """A batch larger than value_pass_rows is evaluated a few time steps at a time (so its
+    hidden activations never exist for the whole batch at once); the update's parameters and
+    metrics are those of one pass. Not bit for bit: a matrix product of fewer rows may sum in
+    another order (here 2e-9 in the policy loss), which is why passes start only above
+    VALUE_PASS_ROWS, beyond every batch measured before."""
+    trainer = agent_for(advantage_estimation=estimation, clip_value_loss=True)
+    agent, key = trainer.agent, jax.random.PRNGKey(5)
+    agent_state, trajectory = trajectory_of(trainer)
+    seen = []  # the shapes the value network is applied to in prepare_batch
+    value_apply = agent.value.apply
+    agent.value = dataclasses.replace(agent.value)  # a module of its own for the spy
+    object.__setattr__(agent.value, "apply", lambda p, x: seen.append(x.shape) or value_apply(p, x))
+    results = {}
+    for rows in (None, 12):  # one pass; 3 of the 10 steps of 4 environments per pass, then 1
+        agent.value_pass_rows, seen[:] = rows, []
+        results[rows] = jax.jit(agent.update)(agent_state, trajectory, key)
+        assert ((10, 4, 4) in seen) == (rows is None), seen
+    (whole_params, whole), (passes_params, passes) = results[None], results[12]
+    assert whole.keys() == passes.keys()
+    for name in whole:
+        np.testing.assert_allclose(whole[name], passes[name], rtol=1e-5, atol=1e-8, err_msg=name)
+    for a, b in zip(jax.tree.leaves(whole_params), jax.tree.leaves(passes_params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
+
+
+def test_minibatches_are_gathered_one_at_a_time():
+    """update gathers each minibatch from the prepared batch by index; no shuffled copy of the
+    whole batch (the size of the prepared batch) is built per epoch."""
+    trainer = agent_for(num_epochs=2)
+    agent, key = trainer.agent, jax.random.PRNGKey(5)
+    agent_state, trajectory = trajectory_of(trainer)
+    _, batch = agent.prepare_batch(agent_state, trajectory)
+    text = jax.jit(agent.update).lower(agent_state, trajectory, key).as_text()
+    whole = "tensor<2x20x4xf32>"  # num_minibatches x (T x N / num_minibatches) x obs
+    assert batch.obs.shape == (40, 4) and whole not in text

@@ -22,7 +22,8 @@ comes from the compiled executable's ``memory_analysis()`` (a ``CompiledMemorySt
 outputs + temp - aliased (params and optimizer state are donated, so outputs alias them). This
 is XLA's static estimate and works on CPU; on GPU the measured high-water mark is
 ``jax.devices()[0].memory_stats()["peak_bytes_in_use"]``. SGD steps/s is measured after a
-warm-up step, for ``scan`` only unless ``--time-variants`` names more. Unrolled depths above
+warm-up step, for ``scan`` only unless ``--time-variants`` names more; on a GPU the timed run
+also records that peak. ``--variants`` limits which are compiled. Unrolled depths above
 ``--max-unrolled-depth`` are skipped (and say so).
 """
 
@@ -172,6 +173,11 @@ def bench_one(depth: int, variant: str, args: argparse.Namespace) -> dict:
         jax.block_until_ready((params, loss))
         result["steps_per_s"] = args.steps / (time.perf_counter() - start)
         result["final_loss"] = float(loss)
+        stats = jax.devices()[0].memory_stats() or {}  # a GPU keeps these; a CPU does not
+        if "peak_bytes_in_use" in stats:
+            # The process's high-water mark so far: depths run in increasing order and each
+            # needs more than the last, so it is this depth's peak.
+            result["device_peak_bytes"] = stats["peak_bytes_in_use"]
     return result
 
 
@@ -200,7 +206,7 @@ def print_report(results: list[dict], args: argparse.Namespace) -> None:
                 temp, peak = _mib(r.get("temp_bytes")), _mib(r.get("peak_bytes"))
                 speed = f"{r['steps_per_s']:.2f}" if "steps_per_s" in r else "-"
                 cells.append(f"{r['compile_s']:>16.2f} {temp:>7} {peak:>7} {speed:>7}")
-        num_params = by_key[(depth, "scan")]["num_params"]
+        num_params = next(r["num_params"] for (d, _), r in by_key.items() if d == depth)
         print(f"{depth:>6} {num_params:>10} | " + " | ".join(cells))
 
     lo, hi = min(args.depths), max(args.depths)
@@ -210,7 +216,8 @@ def print_report(results: list[dict], args: argparse.Namespace) -> None:
             print(f"compile({v}, depth {hi}) / compile({v}, depth {lo}) = {ratio:.2f}")
         else:
             print(f"compile ratio for {v}: depth {hi} skipped")
-    plain, remat = by_key[(hi, "scan")].get("temp_bytes"), by_key[(hi, "remat")].get("temp_bytes")
+    plain = by_key.get((hi, "scan"), {}).get("temp_bytes")
+    remat = by_key.get((hi, "remat"), {}).get("temp_bytes")
     if plain and remat:
         print(f"temp memory no-remat / remat at depth {hi} = {plain / remat:.2f}")
     print(
@@ -237,13 +244,20 @@ def main() -> None:
         choices=list(VARIANTS),
         help="variants whose steps/s is measured (compile and memory: always all three)",
     )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="variants compiled (default all three)",
+    )
     parser.add_argument("--max-unrolled-depth", type=int, default=256)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
 
     results = []
     for depth in args.depths:
-        for variant in VARIANTS:
+        for variant in args.variants:
             if variant == "unroll" and depth > args.max_unrolled_depth:
                 print(f"depth {depth:>5} unroll: skipped (> --max-unrolled-depth)", flush=True)
                 continue

@@ -225,6 +225,14 @@ def main(argv: list[str] | None = None) -> dict:
         canary.append(timer.canary())
         brax = None
         if not args.skip_brax:
+            if args.out and r == 0:
+                # Ours is measured: keep it if Brax's anchor (compiling for minutes on a GPU)
+                # runs out of a caller's time limit. The complete JSON replaces this one.
+                partial = {"partial": "Brax's anchor did not finish", "ours": ours}
+                partial.update(simulator=sim, update=upd, argv=argv or sys.argv[1:])
+                os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+                with open(args.out, "w") as f:
+                    json.dump(partial, f, indent=2, default=float)
             brax = bench_brax(args, timer)
             canary.append(timer.canary())
         log(f"machine canary GFLOP/s this round: {[round(c) for c in canary]}")

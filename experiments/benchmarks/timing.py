@@ -12,7 +12,7 @@ Brax anchor's whole subprocess) is bracketed by
 and a call during which other processes used more than 5% of the CPUs, or whose canary fell
 below 85% of the best reading so far, is repeated (up to ``max_retries`` times) once the
 machine is quiet again. On an accelerator the CPU canary says nothing about the timing, so
-the GPU run sets ``max_retries`` to 0.
+the GPU run sets ``max_retries`` to 0, which also skips waiting for a quiet CPU.
 """
 
 from __future__ import annotations
@@ -179,7 +179,10 @@ class Timer:
         while other processes or a slow machine disturbed it, up to max_retries times. A result
         for which `final` holds (a failed subprocess) is kept without repeating."""
         for attempt in range(self.max_retries + 1):
-            wait_for_quiet()
+            if self.max_retries:
+                # With no repeats allowed (an accelerator, whose timings the CPU canary does not
+                # describe) there is nothing to wait for: a shared CPU may never be quiet.
+                wait_for_quiet()
             before = self.canary()
             with CpuMonitor() as mon:  # our CPU includes a finished child's
                 t0 = time.perf_counter()

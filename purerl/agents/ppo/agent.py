@@ -19,6 +19,7 @@ from purerl.config import TrainConfig
 from purerl.gae import (
     NextObservations,
     compute_gae,
+    in_passes,
     num_truncation_slots,
     one_step_lambda_advantages,
     values_and_next_values,
@@ -89,29 +90,53 @@ def normalize_rewards(
     return RewardNormalizer(discounted_return, statistics), scaled
 
 
+def batch_axes(batch: PPOBatch | PPOTrajectoryBatch) -> tuple[int, PPOBatch | PPOTrajectoryBatch]:
+    """(how many units a minibatch is drawn from, the axis of every leaf that holds them):
+    transitions for a flat PPOBatch, environments (whole trajectories, `env_axes`) for a
+    PPOTrajectoryBatch."""
+    if isinstance(batch, PPOTrajectoryBatch):
+        return batch.obs.shape[1], batch.env_axes()
+    return batch.obs.shape[0], jax.tree.map(lambda _: 0, batch)
+
+
+def minibatch_indices(
+    batch: PPOBatch | PPOTrajectoryBatch, key: jax.Array, num_minibatches: int
+) -> jax.Array:
+    """One epoch's shuffle as (num_minibatches, size / num_minibatches) indices into the batch:
+    row m is minibatch m. Gathering a row at a time (`take_minibatch`) never materialises a
+    shuffled copy of the whole batch."""
+    size, _ = batch_axes(batch)
+    return jax.random.permutation(key, size).reshape(num_minibatches, -1)
+
+
+def take_minibatch(
+    batch: PPOBatch | PPOTrajectoryBatch, indices: jax.Array
+) -> PPOBatch | PPOTrajectoryBatch:
+    """The minibatch of `indices` (one row of `minibatch_indices`): every leaf gathered along
+    its batch axis."""
+    _, axes = batch_axes(batch)
+    return jax.tree.map(lambda x, axis: jnp.take(x, indices, axis=axis), batch, axes)
+
+
 def shuffled_minibatches(
     batch: PPOBatch | PPOTrajectoryBatch, key: jax.Array, num_minibatches: int
 ) -> PPOBatch | PPOTrajectoryBatch:
-    """The batch shuffled and split into num_minibatches along a new leading axis.
+    """All of an epoch's minibatches stacked on a new leading axis (what `update` gathers one
+    at a time): the batch shuffled and split into num_minibatches.
 
     A flat PPOBatch is split by transitions; a PPOTrajectoryBatch by environments, so each
     minibatch holds whole trajectories (its `env_axes` say which axis that is per leaf).
     """
-    if isinstance(batch, PPOTrajectoryBatch):
-        axes = batch.env_axes()
-        size = batch.obs.shape[1]
-    else:
-        axes = jax.tree.map(lambda _: 0, batch)
-        size = batch.obs.shape[0]
-    order = jax.random.permutation(key, size)
+    indices = minibatch_indices(batch, key, num_minibatches)
+    return jax.vmap(take_minibatch, in_axes=(None, 0))(batch, indices)
 
-    def split(x, axis):
-        # size along `axis` -> num_minibatches leading, size / num_minibatches at axis + 1
-        x = jnp.moveaxis(jnp.take(x, order, axis=axis), axis, 0)
-        x = x.reshape((num_minibatches, -1) + x.shape[1:])
-        return jnp.moveaxis(x, 1, axis + 1)
 
-    return jax.tree.map(split, batch, axes)
+# The most observations prepare_batch's value pass sees at once; a larger batch is evaluated
+# in passes over consecutive time steps (`gae.in_passes`), so its hidden activations take
+# VALUE_PASS_ROWS x width floats per layer instead of T x N x width: at 2^20 environments x 8
+# steps with 64 units that is 128 MiB instead of 2 GiB a layer (docs/SCALING.md). Batches up to
+# Brax's ant geometry (4,096 x 80 = 327,680) stay one pass.
+VALUE_PASS_ROWS = 2**19
 
 
 class PPOAgent:
@@ -136,6 +161,7 @@ class PPOAgent:
         self.num_unrolls = train.unrolls_per_iteration
         self.num_minibatches = config.minibatches(train)  # set, or from minibatch_size
         self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
+        self.value_pass_rows = VALUE_PASS_ROWS
 
         def body(hidden_sizes):
             return Body(
@@ -267,7 +293,11 @@ class PPOAgent:
 
         if config.advantage_estimation == "per_minibatch":
             # Only the clipped value loss looks at collection-time values.
-            old_value = value_fn(obs) if config.clip_value_loss else jnp.zeros_like(rewards)
+            old_value = (
+                in_passes(value_fn, obs, self.value_pass_rows)
+                if config.clip_value_loss
+                else jnp.zeros_like(rewards)
+            )
             batch = PPOTrajectoryBatch(
                 obs,
                 trajectory.policy.raw_action,
@@ -280,7 +310,7 @@ class PPOAgent:
             )
             return state, batch
 
-        values, next_values = values_and_next_values(value_fn, obs, next_obs)
+        values, next_values = values_and_next_values(value_fn, obs, next_obs, self.value_pass_rows)
         advantages, targets = self.advantages(
             rewards, values, next_values, trajectory.termination, trajectory.truncation
         )
@@ -304,9 +334,12 @@ class PPOAgent:
 
         names: list[str] = []  # the metrics' names, filled in when the step is traced
 
-        def minibatch_step(carry, minibatch_and_key):
+        def minibatch_step(carry, indices_and_key):
             params, optimizer_state = carry
-            minibatch, loss_key = minibatch_and_key
+            indices, loss_key = indices_and_key
+            # Gathered here, one minibatch at a time, rather than a shuffled copy of the whole
+            # batch per epoch (docs/SCALING.md).
+            minibatch = take_minibatch(batch, indices)
             grads, metrics = jax.grad(self.loss, has_aux=True)(params, minibatch, loss_key)
             updates, optimizer_state = self.optimizer.update(grads, optimizer_state, params)
             metrics["optimizer/grad_norm"] = optax.global_norm(grads)
@@ -318,9 +351,9 @@ class PPOAgent:
 
         def epoch(carry, epoch_key):
             shuffle_key, loss_key = jax.random.split(epoch_key)
-            minibatches = shuffled_minibatches(batch, shuffle_key, num_minibatches)
+            indices = minibatch_indices(batch, shuffle_key, num_minibatches)
             loss_keys = jax.random.split(loss_key, num_minibatches)
-            return jax.lax.scan(minibatch_step, carry, (minibatches, loss_keys))
+            return jax.lax.scan(minibatch_step, carry, (indices, loss_keys))
 
         (params, optimizer_state), metrics = jax.lax.scan(
             epoch,
