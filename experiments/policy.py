@@ -30,7 +30,8 @@ def parser(
 ) -> argparse.ArgumentParser:
     """The flags both tools take (`episodes`: --episodes' default); each adds its own."""
     result = argparse.ArgumentParser(prog=prog, description=description, exit_on_error=False)
-    result.add_argument("run_dir", help="a run directory written by experiments.run")
+    # Optional to argparse, so that its absence is a one-line UsageError like the rest.
+    result.add_argument("run_dir", nargs="?", help="a run directory written by experiments.run")
     result.add_argument(
         "--checkpoint",
         type=int,
@@ -54,6 +55,8 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
         raise UsageError(f"{error}; see {parser.prog} --help") from None
     if unknown:
         raise UsageError(f"unrecognised arguments {' '.join(unknown)}; see {parser.prog} --help")
+    if args.run_dir is None:
+        raise UsageError(f"{parser.prog} needs RUN_DIR; see {parser.prog} --help")
     if args.episodes is not None and args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
     return args

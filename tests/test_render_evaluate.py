@@ -202,3 +202,6 @@ def test_bad_input_is_one_line_listing_what_exists(maze_run, tmp_path, capsys):
     assert listing(empty) == ["config.json"]
     assert evaluate.main([str(tmp_path / "nowhere")]) == 2
     assert "config.json not found" in capsys.readouterr().err
+    for argv in ([], [str(maze_run), "--episodes", "0"], [str(maze_run), "--checkpoint", "x"]):
+        assert render.main(argv) == 2
+        assert capsys.readouterr().err.count("\n") == 1
