@@ -261,27 +261,10 @@ def write_animation(frames, path: Path, fps: int) -> None:
     try:
         if path.suffix == ".mp4":
             height, width, _ = frames[0].shape
-            command = [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                f"{width}x{height}",
-                "-r",
-                str(fps),
-                "-i",
-                "-",
-                "-pix_fmt",
-                "yuv420p",
-                "-vf",
-                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                str(tmp),
-            ]
+            # Raw RGB frames on stdin; yuv420p (what players expect) needs even sizes.
+            command = "ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24".split()
+            command += ["-s", f"{width}x{height}", "-r", str(fps), "-i", "-"]
+            command += ["-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(tmp)]
             subprocess.run(command, input=b"".join(f.tobytes() for f in frames), check=True)
         else:
             from PIL import Image
