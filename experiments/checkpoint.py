@@ -26,9 +26,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from experiments.atomic import write_text_atomic
+from experiments.rundir import CHECKPOINT_MANIFEST as MANIFEST
 from purerl import distributed
-
-MANIFEST = "purerl.json"
 
 
 def _sha256(path: Path) -> str:
@@ -104,6 +103,19 @@ class Checkpoints:
                 raise CorruptCheckpoint(f"{path / name} does not match its checksum")
         return progress
 
+    def restore(self, path: Path, like: Any) -> tuple[Any, dict]:
+        """(state, progress) from the checkpoint directory `path`, verified first.
+
+        For reading a chosen checkpoint (experiments.policy): unlike `restore_latest` it
+        changes nothing on disk. Raises CorruptCheckpoint naming the bad file; orbax's own
+        errors (a state that does not fit `like`) pass through.
+        """
+        return self._restore(path, jax.tree.map(ocp.utils.to_shape_dtype_struct, like))
+
+    def _restore(self, path: Path, abstract: Any) -> tuple[Any, dict]:
+        progress = self.verify(path)
+        return self._checkpointer.restore(path.absolute(), abstract), progress
+
     def restore_latest(self, like: Any) -> tuple[Any, dict] | None:
         """(state, progress) from the newest valid checkpoint, or None if there is none.
 
@@ -119,8 +131,7 @@ class Checkpoints:
         for path in reversed(self.steps()):
             problem = None
             try:
-                progress = self.verify(path)
-                state = self._checkpointer.restore(path.absolute(), abstract)
+                state, progress = self._restore(path, abstract)
             except CorruptCheckpoint as error:
                 problem = f"warning: skipping checkpoint {path.name}: {error}"
             except Exception as error:  # noqa: BLE001 - orbax raises many kinds; all mean unusable

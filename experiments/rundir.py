@@ -4,12 +4,16 @@
       config.json     the preset, how the run was driven and the whole config; written first
       metrics.jsonl   one JSON record per evaluation ({"env_steps": int, "wall_time_s": ...})
       summary.json    written last: a run that has one is finished
-      checkpoints/    the training state (experiments.checkpoint)
+      checkpoints/    the training state (experiments.checkpoint), one directory per
+                      checkpoint, named by iteration, its progress in purerl.json
+      evaluations/    <env_steps>.json: `experiments.evaluate` of that checkpoint
+      render-<env_steps>.gif / .html   `experiments.render` of that checkpoint
       tensorboard/    event files, when that sink is on (W&B puts its own `wandb/` here)
       .lock           flock'd by the one process writing the run
 
 `experiments.run` writes runs, `experiments.sweep` writes them too (its vmap executor all at
-once), `experiments.plot` reads them; all of them go through `RunDir`. Nothing here leaves a
+once), `experiments.plot` reads them, `experiments.evaluate` and `experiments.render` read
+their checkpoints and add files of their own; all of them go through `RunDir`. Nothing here leaves a
 half-written file for a reader or a resumed run: JSON files are replaced atomically, metric
 lines are appended with one write and an fsync each, so a kill leaves at most a torn last
 line, which every reader skips. Only the standard library is imported (`--help` stays fast).
@@ -36,6 +40,9 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
+EVALUATIONS = "evaluations"
+#: In each checkpoint directory: its progress record and checksums (experiments.checkpoint).
+CHECKPOINT_MANIFEST = "purerl.json"
 LOCK = ".lock"
 
 #: The record key holding the step; every other numeric key (wall_time_s too) is a metric.
@@ -96,6 +103,18 @@ class RunDir:
     @property
     def lock_path(self) -> Path:
         return self.path / LOCK
+
+    @property
+    def evaluations_path(self) -> Path:
+        return self.path / EVALUATIONS
+
+    def evaluation_path(self, env_steps: int) -> Path:
+        """Where `experiments.evaluate` writes its record of the checkpoint at `env_steps`."""
+        return self.evaluations_path / f"{env_steps}.json"
+
+    def render_path(self, env_steps: int, suffix: str) -> Path:
+        """Where `experiments.render` writes its rollout of that checkpoint by default."""
+        return self.path / f"render-{env_steps}{suffix}"
 
     # State: what a reader or a sweep can tell from the files alone.
 
@@ -195,6 +214,23 @@ class RunDir:
         return truncate_jsonl(self.metrics_path, max_env_steps)
 
     # checkpoints/.
+
+    def checkpoint_env_steps(self) -> dict[int, Path]:
+        """{env steps: checkpoint directory} of the complete checkpoints (those with a
+        manifest), oldest first, read from their manifests without loading JAX. Checksums
+        are not verified here (`Checkpoints.restore` does that)."""
+        found = {}
+        if not self.checkpoints_path.is_dir():
+            return found
+        for path in sorted(self.checkpoints_path.iterdir()):
+            if not (path.is_dir() and path.name.isdigit()):
+                continue
+            try:
+                manifest = json.loads((path / CHECKPOINT_MANIFEST).read_text(encoding="utf-8"))
+                found[int(manifest["progress"]["env_steps"])] = path
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # partial (no manifest yet) or unreadable: not offered
+        return found
 
     def checkpoints(self, keep: int = 3) -> Checkpoints:
         """The run's checkpoints, keeping the newest `keep` (loads JAX and orbax)."""

@@ -175,6 +175,9 @@ AGENT_BLIND = [
     "experiments/sweep.py",
     "experiments/checkpoint.py",
     "experiments/rundir.py",
+    "experiments/policy.py",
+    "experiments/evaluate.py",
+    "experiments/render.py",
 ]
 
 
