@@ -222,18 +222,6 @@ def gather(values: list[int]) -> list[list[int]]:
     return [list(map(int, row)) for row in np.asarray(stacked).reshape(jax.process_count(), -1)]
 
 
-def broadcast(value: int) -> int:
-    """Process 0's `value` (an int32), in every process: a collective."""
-    import jax
-
-    if jax.process_count() == 1:
-        return value
-    import numpy as np
-    from jax.experimental import multihost_utils
-
-    return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
-
-
 def barrier(name: str) -> None:
     """Waits until every process got here."""
     import jax

@@ -40,9 +40,8 @@ def run_layout(processes: int, devices: int, argv: list[str], run_dir: Path) -> 
     command += ["--run-dir", str(run_dir), "--quiet"]
     launched = []
     for process_id in range(processes):
-        joining = [] if processes == 1 else ["--coordinator-address", address]
-        joining += [] if processes == 1 else ["--num-processes", str(processes)]
-        joining += [] if processes == 1 else ["--process-id", str(process_id)]
+        joining = ["--coordinator-address", address, "--num-processes", str(processes)]
+        joining += ["--process-id", str(process_id)]
         launched.append(
             subprocess.Popen(
                 command + joining, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
