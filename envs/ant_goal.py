@@ -21,7 +21,6 @@ from brax.io import mjcf
 from envs.goal import (
     GOAL_EPISODE_METRICS,
     LAYOUTS,
-    START_CELL,
     MazeLayout,
     goal_metrics,
     sample_on_circle,
@@ -266,7 +265,7 @@ class AntGoal(_GoalAnt):
 class AntMaze(_GoalAnt):
     """Ant in a maze of `cell_size` cells (default: the U-maze, 4 m cells, 2 m tall walls).
 
-    Starts near the centre of cell (1, 1), one end of the U; the goal is a uniform free cell
+    Starts near the centre of the layout's start cell, one end of the U; the goal is a uniform free cell
     plus a uniform offset at least `goal_margin` from the cell's edges. `single_goal_position`
     is the centre of the free cell furthest by path from the start: the far end of the U,
     (6, 14). Walls are the layout's wall cells merged into few boxes. Success radius default
@@ -297,7 +296,7 @@ class AntMaze(_GoalAnt):
         super().__init__(
             self.xml, success_radius, single_goal, reset_noise_scale, backend, **kwargs
         )
-        self.start_position = self.layout.cell_center(START_CELL, cell_size)
+        self.start_position = self.layout.cell_center(self.layout.start_cell, cell_size)
         self.single_goal_position = self.layout.cell_center(self.layout.far_cell, cell_size)
 
     def _sample_start_xy(self, rng: jax.Array) -> jax.Array:

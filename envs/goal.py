@@ -10,9 +10,10 @@ Every goal-conditioned environment follows one contract, which learners rely on:
   * reward = success;
   * the class declares `episode_metrics = GOAL_EPISODE_METRICS` (what evaluation reports).
 
-Maze layouts are grids of characters, '#' a wall cell and '.' a free cell, with walls all
-around the border. Cell (row i, column j) of a layout with cell size s covers
-x in [j*s, (j+1)*s) and y in [i*s, (i+1)*s); the start cell of every layout is (1, 1).
+Maze layouts are grids of characters, '#' a wall cell, '.' a free cell and 'S' the free start
+cell (the paper's reset cell; without an 'S', the first free cell in reading order), with
+walls all around the border. Cell (row i, column j) of a layout with cell size s covers
+x in [j*s, (j+1)*s) and y in [i*s, (i+1)*s).
 """
 
 from __future__ import annotations
@@ -28,67 +29,115 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     # 5x5 free interior: no obstacles; start and goal up to ~6.8 apart.
     "open": (
         "#######",
-        "#.....#",
+        "#S....#",
         "#.....#",
         "#.....#",
         "#.....#",
         "#.....#",
         "#######",
     ),
-    # The classic U: from the start (1, 1) go right, down the right arm, back left.
+    # The depth-scaling paper's and JaxGCRL's layouts (their cell grids, with our axes: a
+    # layout's row is y and its column x, theirs the other way round; topology is the same).
+    # The classic U: from the start go right, down the right arm, back left.
     "umaze": (
         "#####",
-        "#...#",
+        "#S..#",
         "###.#",
         "#...#",
         "#####",
     ),
-    # 8 rows x 9 columns: a tree of corridors with three dead ends; the furthest cell from the
-    # start, (6, 7), is 11 cells away by path.
+    # U4: the start sits in a dead end below the top corridor; the other end is 10 cells away
+    # by path.
+    "u4maze": (
+        "#####",
+        "#...#",
+        "#S#.#",
+        "###.#",
+        "#.#.#",
+        "#...#",
+        "#####",
+    ),
+    # U5: the U4 stretched to a 6-cell-wide corridor; the far end is 16 cells away.
+    "u5maze": (
+        "########",
+        "#......#",
+        "#S####.#",
+        "######.#",
+        "#.####.#",
+        "#......#",
+        "########",
+    ),
+    # Big maze: 6x6 interior with dead ends; the far cell is 11 cells away.
     "bigmaze": (
-        "#########",
-        "#.....#.#",
-        "#.###.#.#",
-        "#...#...#",
-        "###.#.###",
-        "#...#...#",
-        "#.#####.#",
-        "#########",
+        "########",
+        "#S.##..#",
+        "#..#...#",
+        "##...###",
+        "#..#...#",
+        "#.#..#.#",
+        "#...#..#",
+        "########",
+    ),
+    # Hardest maze: 7x10 interior with loops; the far cell is 15 cells away.
+    "hardestmaze": (
+        "############",
+        "#S...#.....#",
+        "#.##.#.#.#.#",
+        "#......#...#",
+        "#.####.###.#",
+        "#..#.#.....#",
+        "##.#.#.#.###",
+        "#..#...#...#",
+        "############",
     ),
 }
-
-START_CELL = (1, 1)
 
 
 @dataclass(frozen=True)
 class MazeLayout:
-    """A parsed layout: wall grid, free cells, and the far cell used as the single goal.
+    """A parsed layout: wall grid, free cells, start cell, and the far cell (the single goal).
 
     `walls` (rows, cols) bool, True for wall cells; `free_cells` (num_free, 2) int32 of
-    (row, column) pairs in reading order; `far_cell` (row, column) is the free cell with the
-    longest shortest path (4-connected) from `START_CELL`, ties broken by reading order.
+    (row, column) pairs in reading order; `start_cell` (row, column) is the 'S' cell (or the
+    first free one); `far_cell` is the free cell with the longest shortest path (4-connected)
+    from `start_cell`, ties broken by reading order.
     """
 
     walls: np.ndarray
     free_cells: np.ndarray
+    start_cell: tuple[int, int]
     far_cell: tuple[int, int]
 
     @classmethod
     def parse(cls, rows: tuple[str, ...]) -> MazeLayout:
-        """Parses '#'/'.' rows; raises ValueError if the border is open or cells unreachable."""
-        walls = np.array([[c == "#" for c in row] for row in rows], dtype=bool)
+        """Parses '#'/'.'/'S' rows. Raises ValueError, saying what to change, if rows differ in
+        length, hold another character, leave the border open, have more than one 'S', have
+        fewer than two free cells (no goal cell besides the start) or an unreachable cell."""
         if len({len(row) for row in rows}) != 1:
             raise ValueError("layout rows must all have the same length")
+        unknown = set("".join(rows)) - set("#.S")
+        if unknown:
+            raise ValueError(
+                f"layout holds {sorted(unknown)}; use '#' (wall), '.' (free) and 'S' (start)"
+            )
+        walls = np.array([[c == "#" for c in row] for row in rows], dtype=bool)
         if not (walls[0].all() and walls[-1].all() and walls[:, 0].all() and walls[:, -1].all()):
             raise ValueError("layout border must be all walls")
-        if walls[START_CELL]:
-            raise ValueError(f"start cell {START_CELL} must be free")
-        distances = path_distances(walls, START_CELL)
+        starts = [(i, row.index("S")) for i, row in enumerate(rows) if "S" in row]
+        if len(starts) > 1 or "".join(rows).count("S") > 1:
+            raise ValueError("layout has more than one start cell 'S'; keep one")
         free = np.argwhere(~walls).astype(np.int32)
+        if len(free) < 2:
+            raise ValueError(
+                f"layout has {len(free)} free cell(s): no free cell for a goal besides the "
+                "start; open at least two cells with '.'"
+            )
+        start = starts[0] if starts else (int(free[0, 0]), int(free[0, 1]))
+        distances = path_distances(walls, start)
         if (distances[~walls] < 0).any():
             raise ValueError("every free cell must be reachable from the start cell")
         far = max(map(tuple, free.tolist()), key=lambda c: distances[c])
-        return cls(walls=walls, free_cells=free, far_cell=(int(far[0]), int(far[1])))
+        return cls(walls, free, start, (int(far[0]), int(far[1])))
 
     def cell_center(self, cell: tuple[int, int], cell_size: float) -> np.ndarray:
         """(x, y) of the centre of cell (row, column), shape (2,) float32."""

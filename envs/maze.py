@@ -31,11 +31,12 @@ class PointMaze(Env):
     would enter a wall cell is dropped, so the point slides along walls and never ends inside
     one. Start and goal are drawn each reset: a uniform free cell, then uniform within it at
     least `margin` from its edges. With `single_goal` the goal is always
-    `single_goal_position`, the centre of the free cell furthest by path from cell (1, 1)
+    `single_goal_position`, the centre of the free cell furthest by path from the start cell
     (the far end of the U in the U-maze). Reward = success; it never terminates (the time
     limit wrapper ends episodes). Metrics: "distance" and "success" (see envs.goal).
 
-    layout: a name in `envs.goal.LAYOUTS` ("open", "umaze", "bigmaze") or '#'/'.' rows.
+    layout: a name in `envs.goal.LAYOUTS` ("open", "umaze", "u4maze", "u5maze", "bigmaze",
+    "hardestmaze") or rows of '#'/'.'/'S' (see envs.goal).
     """
 
     achieved_goal_indices = (0, 1)

@@ -23,6 +23,10 @@ _OWN_JAX: dict[str, Callable[..., Env]] = {
     "point_maze_open": functools.partial(PointMaze, layout="open"),
     "point_umaze": functools.partial(PointMaze, layout="umaze"),
     "point_bigmaze": functools.partial(PointMaze, layout="bigmaze"),
+    # Point-mass versions of the depth-scaling paper's harder ant mazes (cell size 1).
+    "point_u4maze": functools.partial(PointMaze, layout="u4maze"),
+    "point_u5maze": functools.partial(PointMaze, layout="u5maze"),
+    "point_hardestmaze": functools.partial(PointMaze, layout="hardestmaze"),
 }
 # purerl's environments built on a brax physics pipeline: they take `backend` like brax's.
 _OWN_BRAX: dict[str, Callable[..., Env]] = {
