@@ -265,11 +265,11 @@ class AntGoal(_GoalAnt):
 class AntMaze(_GoalAnt):
     """Ant in a maze of `cell_size` cells (default: the U-maze, 4 m cells, 2 m tall walls).
 
-    Starts near the centre of the layout's start cell, one end of the U; the goal is a uniform free cell
-    plus a uniform offset at least `goal_margin` from the cell's edges. `single_goal_position`
-    is the centre of the free cell furthest by path from the start: the far end of the U,
-    (6, 14). Walls are the layout's wall cells merged into few boxes. Success radius default
-    0.5. See `_GoalAnt` for the observation and action layout.
+    Starts near the centre of the layout's start cell, one end of the U; the goal is a uniform
+    free cell plus a uniform offset at least `goal_margin` from the cell's edges.
+    `single_goal_position` is the centre of the free cell furthest by path from the start: the
+    far end of the U, (6, 14). Walls are the layout's wall cells merged into few boxes. Success
+    radius default 0.5. See `_GoalAnt` for the observation and action layout.
     """
 
     def __init__(
