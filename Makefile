@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-scaling bench-curves bench-speed bench-device bench-multidevice sweep-coscaling lint clean
+.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-speed bench-device bench-multidevice sweep-coscaling lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ bench: $(STAMP)
 
 bench-depth: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.depth $(ARGS)
+
+# Raw simulator env steps/s of every purerl environment at 256 and 2,048 envs (random actions).
+bench-envs: $(STAMP)
+	$(BIN)/python -m experiments.benchmarks.envsteps --json runs/bench/envsteps.json \
+		--markdown runs/bench/envsteps.md $(ARGS)
 
 # PPO on cart-pole from 2^10 to 2^20 environments, each size in its own process: env steps/s
 # and peak memory (docs/SCALING.md). Needs about 4 GB free at 2^20.

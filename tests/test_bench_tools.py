@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import pytest
 
 from experiments import benchmarks
-from experiments.benchmarks import anchors, brax_run, curves, device, throughput, timing
+from experiments.benchmarks import anchors, brax_run, curves, device, envsteps, throughput, timing
 from experiments.benchmarks.args import add_geometry
 from experiments.benchmarks.curves import merge_earlier
 from experiments.benchmarks.hlo_loops import FREE, loop_tree, opcode
@@ -276,3 +276,25 @@ def test_a_final_result_or_the_last_retry_is_kept(quiet_machine):
     assert (run.result, run.repeated) == ("failed", 0)
     run = ScriptedCanary([100, 50, 100, 50], max_retries=1).measure("x", lambda: "slow")
     assert (run.result, run.repeated) == ("slow", 1)
+
+
+def test_envsteps_times_each_environment_and_reports_failures(tmp_path, capsys):
+    out = tmp_path / "envsteps.json"
+    argv = ["--envs", "cartpole", "point_umaze", "--num-envs", "4", "--steps", "5"]
+    argv += ["--repeats", "1", "--max-retries", "0", "--json", str(out)]
+    rows = envsteps.main(argv)
+    # A discrete and a continuous environment, each compiled once.
+    assert [(r["env"], r["num_envs"], r["backend"]) for r in rows] == [
+        ("cartpole", 4, "jax"),
+        ("point_umaze", 4, "jax"),
+    ]
+    assert all(r["env_steps_per_s"] > 0 and r["compile_and_first_call_s"] > 0 for r in rows)
+    assert json.loads(out.read_text()) == rows
+    table = capsys.readouterr().out
+    assert "| cartpole | jax | 4 | 1 |" in table and "| point_umaze | jax | 4 | 2 |" in table
+    # A backend an environment lacks fails that environment only, with the reason.
+    rows = envsteps.main(argv[:-2] + ["--backend", "mjx"])
+    assert all("error" in r and "pure JAX" in r["error"] for r in rows)
+    with pytest.raises(SystemExit) as exit_info:
+        envsteps.main(["--envs", "no_such_env"])
+    assert exit_info.value.code == 2

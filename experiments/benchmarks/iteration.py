@@ -37,16 +37,26 @@ def _per_iteration(r: dict, trainer: Trainer, n: int) -> dict:
 
 
 def random_action_run(
-    step: Callable[[Any, jax.Array], Any], num_envs: int, action_size: int, unroll: int, n: int
+    step: Callable[[Any, jax.Array], Any],
+    num_envs: int,
+    action_size: int,
+    unroll: int,
+    n: int,
+    num_actions: int | None = None,
 ) -> Callable[[Any, jax.Array], tuple[Any, jax.Array]]:
     """run(env_state, key): `n` iterations of `unroll` batched steps `step(state, action)`
-    with uniform random actions in [-1, 1]; returns the last state and each iteration's
-    summed reward (so no step can be optimised away)."""
+    with uniform random actions: in [-1, 1]^action_size, or integers in [0, num_actions) for
+    a discrete environment; returns the last state and each iteration's summed reward (so no
+    step can be optimised away)."""
+
+    def random_actions(k: jax.Array) -> jax.Array:
+        if num_actions is not None:
+            return jax.random.randint(k, (num_envs,), 0, num_actions)
+        return jax.random.uniform(k, (num_envs, action_size), minval=-1.0, maxval=1.0)
 
     def unroll_fn(env_state: Any, key: jax.Array) -> tuple[Any, jax.Array]:
         def one_step(state: Any, k: jax.Array) -> tuple[Any, jax.Array]:
-            action = jax.random.uniform(k, (num_envs, action_size), minval=-1.0, maxval=1.0)
-            state = step(state, action)
+            state = step(state, random_actions(k))
             return state, state.reward.sum()
 
         state, rewards = jax.lax.scan(one_step, env_state, jax.random.split(key, unroll))
