@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-speed bench-device bench-multidevice sweep-coscaling lint clean
+.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-speed bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,3 +85,13 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .bench-venv runs .pytest_cache
+
+# Does depth help? CRL on the point hardest maze at depth 4/8/16/32, 3 seeds (about an hour on
+# a 2-core CPU); curves of success rate and time at goal, and final time at goal per depth.
+sweep-depth: $(STAMP)
+	$(BIN)/python -m experiments.sweep experiments/sweeps/depth.toml --sweep-dir runs/depth $(ARGS)
+	$(BIN)/python -m experiments.plot runs/depth --out runs/depth/success.png
+	$(BIN)/python -m experiments.plot runs/depth --metric eval/time_at_goal \
+		--out runs/depth/time-at-goal.png
+	$(BIN)/python -m experiments.plot runs/depth --metric eval/time_at_goal \
+		--across agent.depth --out runs/depth/time-at-goal-vs-depth.png

@@ -211,6 +211,29 @@ PRESETS: dict[str, Preset] = {
             POINT_CRL,
         ),
     ),
+    "crl-point-hardestmaze": Preset(
+        "Contrastive RL on the point-mass version of the paper's hardest maze (7x10 cells, "
+        "200-step episodes): the depth-scaling sweep's task (experiments/sweeps/depth.toml). "
+        "256 envs x unroll 25, 20 gradient steps of batch 256 per collect, width 64; CPU, "
+        "about 5 minutes at depth 4.",
+        Config(
+            EnvConfig("point_hardestmaze", episode_length=200),
+            TrainConfig(
+                num_envs=256,
+                unroll_length=25,
+                total_env_steps=1_536_000,
+                num_evals=8,
+                num_eval_envs=256,
+            ),
+            dataclasses.replace(
+                POINT_CRL,
+                width=64,
+                updates_per_iteration=20,
+                buffer_size=256 * 2_000,
+                warmup_env_steps=256 * 100,
+            ),
+        ),
+    ),
     "sac-her-point-umaze": Preset(
         "Goal-conditioned SAC with hindsight relabelling on the point-mass U-maze, at "
         "crl-point-umaze's settings; CPU, minutes.",
