@@ -79,6 +79,7 @@ sweep-coscaling: $(STAMP)
 	$(BIN)/python -m experiments.sweep experiments/sweeps/coscaling.toml --sweep-dir runs/coscaling $(ARGS)
 	$(BIN)/python -m experiments.plot runs/coscaling --across train.num_envs \
 		--out runs/coscaling/final-vs-num-envs.png
+
 # Does depth help? CRL on the point hardest maze at depth 4/8/16/32, 3 seeds (about an hour on
 # a 2-core CPU); curves of success rate and time at goal, and final time at goal per depth.
 sweep-depth: $(STAMP)
@@ -88,7 +89,6 @@ sweep-depth: $(STAMP)
 		--out runs/depth/time-at-goal.png
 	$(BIN)/python -m experiments.plot runs/depth --metric eval/time_at_goal \
 		--across agent.depth --out runs/depth/time-at-goal-vs-depth.png
-
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
