@@ -14,7 +14,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
-from envs.humanoid_goal import HumanoidGoal
+from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
 from envs.maze import PointMaze
 from envs.registry import (
     BRAX_BACKENDS,
@@ -49,4 +49,5 @@ __all__ = [
     "make",
     "names",
     "spec",
+    "HumanoidMaze",
 ]

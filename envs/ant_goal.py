@@ -1,7 +1,8 @@
 """Goal-conditioned quadruped ("ant") tasks in brax, on an ant model written here as MJCF.
 
-`AntGoal` walks to a goal on a circle around the start; `AntMaze` walks through a U-maze whose
-walls are boxes generated from a `envs.goal` layout. Both follow the goal-environment contract
+`AntGoal` walks to a goal on a circle around the start; `AntMaze` walks through a maze (the
+U-maze and the depth-scaling paper's U4, U5, big and hardest mazes) whose walls are boxes
+generated from an `envs.goal` layout. Both follow the goal-environment contract
 of `envs.goal` (observation ends with the goal, "distance"/"success" metrics, reward =
 success) and terminate, like brax's ant, when the torso height leaves (0.2, 1.0): the ant has
 flipped over or jumped.
@@ -18,14 +19,7 @@ import numpy as np
 from brax.envs.base import PipelineEnv, State
 from brax.io import mjcf
 
-from envs.goal import (
-    GOAL_EPISODE_METRICS,
-    LAYOUTS,
-    MazeLayout,
-    goal_metrics,
-    sample_on_circle,
-    wall_boxes,
-)
+from envs.goal import GOAL_EPISODE_METRICS, MazeMixin, add_walls, goal_metrics, sample_on_circle
 
 # (name, x sign, y sign) of each leg's outward direction.
 _LEGS = (("front_left", 1, 1), ("front_right", -1, 1), ("back_left", -1, -1), ("back_right", 1, -1))
@@ -77,17 +71,12 @@ def ant_mjcf(
     """
     init_qpos = [0.0, 0.0, _STAND_HEIGHT, 1.0, 0.0, 0.0, 0.0] + [0.0, _ANKLE_BEND] * len(_LEGS)
     legs = "".join(_leg_xml(*leg) for leg in _LEGS)
-    wall_geoms = "".join(
-        f'\n    <geom name="wall_{i}" type="box" pos="{x} {y} {wall_height / 2}"'
-        f' size="{hx} {hy} {wall_height / 2}" conaffinity="1" rgba="0.6 0.6 0.7 1"/>'
-        for i, (x, y, hx, hy) in enumerate(walls)
-    )
     actuators = "".join(
         f'\n    <motor joint="{name}_{part}" gear="150" ctrllimited="true" ctrlrange="-1 1"/>'
         for name, _, _ in _LEGS
         for part in ("hip", "ankle")
     )
-    return f"""<mujoco model="purerl_ant">
+    xml = f"""<mujoco model="purerl_ant">
   <compiler angle="degree" coordinate="local" inertiafromgeom="true"/>
   <option timestep="0.01" iterations="4"/>
   <custom>
@@ -111,7 +100,7 @@ def ant_mjcf(
   <worldbody>
     <light directional="true" pos="0 0 3" dir="0 0 -1"/>
     <geom name="floor" type="plane" pos="0 0 0" size="50 50 0.1" conaffinity="1"
-          rgba="0.5 0.5 0.5 1"/>{wall_geoms}
+          rgba="0.5 0.5 0.5 1"/>
     <body name="torso" pos="0 0 {_STAND_HEIGHT}">
       <joint name="root" type="free" limited="false" armature="0" damping="0"/>
       <geom name="torso" type="sphere" size="0.25" contype="1"/>{legs}
@@ -121,6 +110,7 @@ def ant_mjcf(
   </actuator>
 </mujoco>
 """
+    return add_walls(xml, walls, wall_height, conaffinity=1, rgba="0.6 0.6 0.7 1")
 
 
 class _GoalAnt(PipelineEnv):
@@ -173,28 +163,28 @@ class _GoalAnt(PipelineEnv):
         self.single_goal = single_goal
         self.reset_noise_scale = reset_noise_scale
 
-    def _sample_start_xy(self, rng: jax.Array) -> jax.Array:
-        """Torso (x, y) at reset, shape (2,)."""
-        raise NotImplementedError
-
     def _sample_goal(self, rng: jax.Array) -> jax.Array:
         """Commanded goal when not `single_goal`, shape (2,)."""
         raise NotImplementedError
 
+    def _sample_start_xy(self, rng: jax.Array, goal: jax.Array) -> jax.Array:
+        """Torso (x, y) at reset before the reset noise, shape (2,): the origin by default."""
+        return jnp.zeros(2, jnp.float32)
+
     def reset(self, rng: jax.Array) -> State:
         """Standing pose with brax-ant-style noise, at a fresh start, with a fresh goal."""
         q_key, qd_key, start_key, goal_key = jax.random.split(rng, 4)
-        noise = self.reset_noise_scale
-        q = self.sys.init_q + jax.random.uniform(
-            q_key, (self.sys.q_size(),), minval=-noise, maxval=noise
-        )
-        q = q.at[:2].set(self._sample_start_xy(start_key))
-        qd = noise * jax.random.normal(qd_key, (self.sys.qd_size(),))
-        pipeline_state = self.pipeline_init(q, qd)
         if self.single_goal:
             goal = jnp.asarray(self.single_goal_position, jnp.float32)
         else:
             goal = self._sample_goal(goal_key).astype(jnp.float32)
+        noise = self.reset_noise_scale
+        q = self.sys.init_q + jax.random.uniform(
+            q_key, (self.sys.q_size(),), minval=-noise, maxval=noise
+        )
+        q = q.at[:2].add(self._sample_start_xy(start_key, goal))
+        qd = noise * jax.random.normal(qd_key, (self.sys.qd_size(),))
+        pipeline_state = self.pipeline_init(q, qd)
         distance, success = goal_metrics(pipeline_state.q[:2], goal, self.success_radius)
         zero = jnp.zeros((), jnp.float32)
         return State(
@@ -254,22 +244,24 @@ class AntGoal(_GoalAnt):
         self.goal_radius = goal_radius
         self.single_goal_position = np.array([goal_radius, 0.0], np.float32)
 
-    def _sample_start_xy(self, rng: jax.Array) -> jax.Array:
-        noise = self.reset_noise_scale
-        return jax.random.uniform(rng, (2,), minval=-noise, maxval=noise)
-
     def _sample_goal(self, rng: jax.Array) -> jax.Array:
         return sample_on_circle(rng, self.goal_radius)
 
 
-class AntMaze(_GoalAnt):
-    """Ant in a maze of `cell_size` cells (default: the U-maze, 4 m cells, 2 m tall walls).
+class AntMaze(MazeMixin, _GoalAnt):
+    """Ant in a maze of `cell_size` cells (default: the U-maze, 4 m cells, `wall_height` 2 m,
+    as in JaxGCRL and the depth-scaling paper).
 
-    Starts near the centre of the layout's start cell, one end of the U; the goal is a uniform
-    free cell plus a uniform offset at least `goal_margin` from the cell's edges.
-    `single_goal_position` is the centre of the free cell furthest by path from the start: the
-    far end of the U, (6, 14). Walls are the layout's wall cells merged into few boxes. Success
-    radius default 0.5. See `_GoalAnt` for the observation and action layout.
+    Starts and goals follow `envs.goal.MazeMixin`: by default both are uniform free cells
+    (different ones) plus a uniform offset at least `margin` (1 m) from the cell's edges; with
+    `fixed_start=True` every episode starts at the centre of the layout's start cell ('S',
+    the paper's protocol) and goals avoid that cell. The torso then gets brax-ant-style
+    reset noise (uniform +-`reset_noise_scale`). `single_goal_position` is the centre of the
+    free cell furthest by path from the start cell: the far end of the U, (6, 14). Walls are
+    the layout's wall cells merged into few boxes (`walls`), in `xml`. Success radius default
+    0.5. See `_GoalAnt` for the observation and action layout.
+
+    layout: a name in `envs.goal.LAYOUTS` or rows of '#'/'.'/'S'.
     """
 
     def __init__(
@@ -278,32 +270,15 @@ class AntMaze(_GoalAnt):
         single_goal: bool = False,
         layout: str | tuple[str, ...] = "umaze",
         cell_size: float = 4.0,
-        goal_margin: float = 1.0,
+        margin: float = 1.0,
+        fixed_start: bool = False,
+        wall_height: float = 2.0,
         reset_noise_scale: float = 0.1,
         backend: str = "generalized",
         **kwargs,
     ):
-        rows = LAYOUTS[layout] if isinstance(layout, str) else tuple(layout)
-        self.layout = MazeLayout.parse(rows)
-        self.cell_size = cell_size
-        self.goal_margin = goal_margin
-        self.walls = [
-            ((col + width / 2) * cell_size, (row + height / 2) * cell_size)
-            + (width * cell_size / 2, height * cell_size / 2)
-            for row, col, height, width in wall_boxes(self.layout.walls)
-        ]
-        self.xml = ant_mjcf(self.walls)
+        self._init_maze(layout, cell_size, margin, fixed_start, wall_height)
+        self.xml = ant_mjcf(self.walls, self.wall_height)
         super().__init__(
             self.xml, success_radius, single_goal, reset_noise_scale, backend, **kwargs
         )
-        self.start_position = self.layout.cell_center(self.layout.start_cell, cell_size)
-        self.single_goal_position = self.layout.cell_center(self.layout.far_cell, cell_size)
-
-    def _sample_start_xy(self, rng: jax.Array) -> jax.Array:
-        noise = self.reset_noise_scale
-        return jnp.asarray(self.start_position) + jax.random.uniform(
-            rng, (2,), minval=-noise, maxval=noise
-        )
-
-    def _sample_goal(self, rng: jax.Array) -> jax.Array:
-        return self.layout.sample_point(rng, self.cell_size, self.goal_margin)

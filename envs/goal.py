@@ -19,7 +19,9 @@ x in [j*s, (j+1)*s) and y in [i*s, (i+1)*s).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import jax
 import jax.numpy as jnp
@@ -144,6 +146,41 @@ class MazeLayout:
         row, col = cell
         return np.array([(col + 0.5) * cell_size, (row + 0.5) * cell_size], np.float32)
 
+    def sample_cell(self, rng: jax.Array, exclude: jax.Array | int | None = None) -> jax.Array:
+        """Index into `free_cells`, uniform over the free cells other than index `exclude`
+        (which may be traced), int32 scalar."""
+        if exclude is None:
+            return jax.random.randint(rng, (), 0, len(self.free_cells))
+        index = jax.random.randint(rng, (), 0, len(self.free_cells) - 1)
+        return index + (index >= exclude)  # skip the excluded cell
+
+    def point_in_cell(
+        self, rng: jax.Array, index: jax.Array, cell_size: float, margin: float
+    ) -> jax.Array:
+        """A point uniform in free cell `index` at least `margin` from its edges, (x, y) (2,)
+        float32."""
+        row, col = jnp.asarray(self.free_cells)[index]
+        corner = jnp.stack([col, row]).astype(jnp.float32) * cell_size
+        offset = jax.random.uniform(
+            rng, (2,), minval=margin, maxval=cell_size - margin, dtype=jnp.float32
+        )
+        return corner + offset
+
+    def free_index(self, cell: tuple[int, int]) -> int:
+        """Index into `free_cells` of free cell (row, column)."""
+        matches = np.flatnonzero((self.free_cells == np.asarray(cell)).all(axis=1))
+        if len(matches) == 0:
+            raise ValueError(f"cell {cell} is not a free cell of the layout")
+        return int(matches[0])
+
+    def cell_index(self, point: jax.Array, cell_size: float) -> jax.Array:
+        """Index into `free_cells` of the cell holding `point` (x, y) (-1 for a wall cell),
+        int32 scalar; `point` may be traced but must lie inside the grid."""
+        lookup = np.full(self.walls.shape, -1, np.int32)
+        lookup[tuple(self.free_cells.T)] = np.arange(len(self.free_cells))
+        col, row = jnp.floor(point / cell_size).astype(jnp.int32)
+        return jnp.asarray(lookup)[row, col]
+
     def sample_point(
         self,
         rng: jax.Array,
@@ -151,22 +188,15 @@ class MazeLayout:
         margin: float,
         exclude: tuple[int, int] | None = None,
     ) -> jax.Array:
-        """A point uniform over free cells (other than `exclude`), then uniform in the cell
-        `margin` from its edges.
+        """A point uniform over free cells (other than cell `exclude`, (row, column)), then
+        uniform in the cell `margin` from its edges.
 
         Returns (x, y), shape (2,) float32.
         """
-        cells = self.free_cells
-        if exclude is not None:
-            cells = cells[(cells != np.asarray(exclude)).any(axis=1)]
         cell_key, offset_key = jax.random.split(rng)
-        index = jax.random.randint(cell_key, (), 0, len(cells))
-        row, col = jnp.asarray(cells)[index]
-        corner = jnp.stack([col, row]).astype(jnp.float32) * cell_size
-        offset = jax.random.uniform(
-            offset_key, (2,), minval=margin, maxval=cell_size - margin, dtype=jnp.float32
-        )
-        return corner + offset
+        excluded = None if exclude is None else self.free_index(exclude)
+        index = self.sample_cell(cell_key, excluded)
+        return self.point_in_cell(offset_key, index, cell_size, margin)
 
 
 def path_distances(walls: np.ndarray, start: tuple[int, int]) -> np.ndarray:
@@ -214,6 +244,105 @@ def wall_boxes(walls: np.ndarray) -> list[tuple[int, int, int, int]]:
             covered[row : row + height, col : col + width] = True
             boxes.append((row, col, height, width))
     return boxes
+
+
+def add_walls(
+    xml: str, walls: Sequence[tuple[float, float, float, float]], height: float, **attributes
+) -> str:
+    """MJCF text `xml` with one static box geom per wall added to its worldbody.
+
+    walls: (centre x, centre y, half size x, half size y) per box, in metres; every box stands
+    on the floor, `height` tall, named wall_0, wall_1, ...; `attributes` (e.g. contype,
+    conaffinity, rgba) are set on every box.
+    """
+    root = ElementTree.fromstring(xml)
+    worldbody = root.find("worldbody")
+    for i, (x, y, half_x, half_y) in enumerate(walls):
+        ElementTree.SubElement(
+            worldbody,
+            "geom",
+            name=f"wall_{i}",
+            type="box",
+            pos=f"{x} {y} {height / 2}",
+            size=f"{half_x} {half_y} {height / 2}",
+            **{key: str(value) for key, value in attributes.items()},
+        )
+    return ElementTree.tostring(root, encoding="unicode")
+
+
+class MazeMixin:
+    """The maze part of a brax goal-reaching task on a layout (AntMaze, HumanoidMaze).
+
+    `_init_maze` (called in `__init__` before the simulator is built) sets:
+      layout            the parsed `MazeLayout`;
+      cell_size         metres per cell; cell (row i, column j) covers x in [j*s, (j+1)*s),
+                        y in [i*s, (i+1)*s);
+      margin            how far starts and goals stay from their cell's edges (metres);
+      fixed_start       whether every episode starts at the start cell (the paper's protocol);
+      walls             the wall cells merged into few boxes, (centre x, centre y, half size x,
+                        half size y) in metres, for `add_walls`, `wall_height` tall;
+      start_position    centre of the layout's start cell ('S');
+      single_goal_position  centre of the free cell furthest by path from the start cell.
+    The environment's reset then draws the goal with `_sample_goal` (when not single_goal)
+    and the body's (x, y) with `_sample_start_xy(rng, goal)`:
+      goal   a uniform free cell (with `fixed_start`, not the start cell), then uniform in
+             it at least `margin` from its edges;
+      start  with `fixed_start`, `start_position`; otherwise drawn like the goal among the free
+             cells other than the goal's, so start and goal are at least 2 * margin apart and
+             an episode never starts inside the goal's success radius when that radius is at
+             most 2 * margin (the defaults: 2 m apart for the ant, 1 m for the humanoid, both
+             against a radius of 0.5).
+    """
+
+    layout: MazeLayout
+    cell_size: float
+
+    def _init_maze(
+        self,
+        layout: str | tuple[str, ...],
+        cell_size: float,
+        margin: float,
+        fixed_start: bool,
+        wall_height: float,
+    ) -> None:
+        if isinstance(layout, str) and layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        if cell_size <= 0:
+            raise ValueError(f"cell_size must be positive, got {cell_size}")
+        if not 0 <= margin < cell_size / 2:
+            raise ValueError(
+                f"margin must be in [0, cell_size / 2 = {cell_size / 2}) so starts and goals "
+                f"fit inside a cell, got {margin}"
+            )
+        if wall_height <= 0:
+            raise ValueError(f"wall_height must be positive, got {wall_height}")
+        self.layout = MazeLayout.parse(LAYOUTS[layout] if isinstance(layout, str) else layout)
+        self.cell_size = float(cell_size)
+        self.margin = float(margin)
+        self.fixed_start = fixed_start
+        self.wall_height = float(wall_height)
+        self.walls = [
+            ((col + width / 2) * cell_size, (row + height / 2) * cell_size)
+            + (width * cell_size / 2, height * cell_size / 2)
+            for row, col, height, width in wall_boxes(self.layout.walls)
+        ]
+        self.start_position = self.layout.cell_center(self.layout.start_cell, cell_size)
+        self.single_goal_position = self.layout.cell_center(self.layout.far_cell, cell_size)
+
+    def _sample_goal(self, rng: jax.Array) -> jax.Array:
+        """Goal (x, y) in a free cell (not the start cell with `fixed_start`), (2,) float32."""
+        cell_key, offset_key = jax.random.split(rng)
+        exclude = self.layout.free_index(self.layout.start_cell) if self.fixed_start else None
+        index = self.layout.sample_cell(cell_key, exclude)
+        return self.layout.point_in_cell(offset_key, index, self.cell_size, self.margin)
+
+    def _sample_start_xy(self, rng: jax.Array, goal: jax.Array) -> jax.Array:
+        """Body (x, y) at reset, before the body's own reset noise, (2,) float32."""
+        if self.fixed_start:
+            return jnp.asarray(self.start_position)
+        cell_key, offset_key = jax.random.split(rng)
+        index = self.layout.sample_cell(cell_key, self.layout.cell_index(goal, self.cell_size))
+        return self.layout.point_in_cell(offset_key, index, self.cell_size, self.margin)
 
 
 # What evaluation reports per episode for every goal-conditioned environment (declared as the

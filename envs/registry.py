@@ -11,7 +11,7 @@ from brax.envs.base import Env
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.classic import CartPole, PointReach
-from envs.humanoid_goal import HumanoidGoal
+from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
 from envs.maze import PointMaze
 
 BRAX_BACKENDS = ("generalized", "spring", "positional", "mjx")
@@ -33,6 +33,14 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
     "ant_goal": AntGoal,
     "ant_umaze": AntMaze,
     "humanoid_goal": HumanoidGoal,
+    # Mazes of the depth-scaling paper: the ant's with 4 m cells, the humanoid's with JaxGCRL's
+    # 2 m cells and 1 m walls.
+    "ant_u4maze": functools.partial(AntMaze, layout="u4maze"),
+    "ant_u5maze": functools.partial(AntMaze, layout="u5maze"),
+    "ant_bigmaze": functools.partial(AntMaze, layout="bigmaze"),
+    "ant_hardestmaze": functools.partial(AntMaze, layout="hardestmaze"),
+    "humanoid_umaze": functools.partial(HumanoidMaze, layout="umaze"),
+    "humanoid_bigmaze": functools.partial(HumanoidMaze, layout="bigmaze"),
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))

@@ -246,9 +246,11 @@ def test_ant_spec_goal_and_steps(name):
     if name == "ant_goal":
         np.testing.assert_allclose(np.linalg.norm(goal), 10.0, rtol=1e-5)
     else:
-        cell = np.floor(goal / env.cell_size).astype(int)
+        # Start and goal in different free cells (the start is uniform since issue 11).
+        cell, start_cell = np.floor(np.stack([goal, state.obs[:2]]) / env.cell_size).astype(int)
         assert not env.layout.walls[cell[1], cell[0]]
-        np.testing.assert_allclose(state.obs[:2], [6.0, 6.0], atol=0.11)  # centre of (1, 1)
+        assert not env.layout.walls[start_cell[1], start_cell[0]]
+        assert (cell != start_cell).any()
     other = reset(jax.random.PRNGKey(1))
     assert not np.allclose(other.obs[-2:], goal)
     actions = jax.random.uniform(jax.random.PRNGKey(2), (5, 8), minval=-1.0, maxval=1.0)
@@ -266,9 +268,11 @@ def test_ant_umaze_walls_stop_the_ant():
     env, _, step, state = compiled_ant("ant_umaze")
     assert env.sys.mj_model.geom_type.tolist().count(6) == len(env.walls) > 0  # 6 = box
     assert env.xml.count('type="box"') == len(env.walls)
-    # Thrown at 8 m/s toward the wall at x = 4 (the ant starts at x = 6): it must bounce.
+    # Thrown at 8 m/s from the start cell's centre (x = 6) toward the wall at x = 4: it must
+    # bounce.
+    q = state.pipeline_state.q.at[:2].set(env.start_position)
     qd = jnp.zeros_like(state.pipeline_state.qd).at[0].set(-8.0)
-    state = state.replace(pipeline_state=jax.jit(env.pipeline_init)(state.pipeline_state.q, qd))
+    state = state.replace(pipeline_state=jax.jit(env.pipeline_init)(q, qd))
     for _ in range(30):
         state = step(state, jnp.zeros(8))
         assert float(state.pipeline_state.q[0]) > 4.0
