@@ -211,29 +211,6 @@ PRESETS: dict[str, Preset] = {
             POINT_CRL,
         ),
     ),
-    "crl-point-hardestmaze": Preset(
-        "Contrastive RL on the point-mass version of the paper's hardest maze (7x10 cells, "
-        "200-step episodes): the depth-scaling sweep's task (experiments/sweeps/depth.toml). "
-        "256 envs x unroll 25, 20 gradient steps of batch 256 per collect, width 64; CPU, "
-        "about 5 minutes at depth 4.",
-        Config(
-            EnvConfig("point_hardestmaze", episode_length=200),
-            TrainConfig(
-                num_envs=256,
-                unroll_length=25,
-                total_env_steps=1_536_000,
-                num_evals=8,
-                num_eval_envs=256,
-            ),
-            dataclasses.replace(
-                POINT_CRL,
-                width=64,
-                updates_per_iteration=20,
-                buffer_size=256 * 2_000,
-                warmup_env_steps=256 * 100,
-            ),
-        ),
-    ),
     "sac-her-point-umaze": Preset(
         "Goal-conditioned SAC with hindsight relabelling on the point-mass U-maze, at "
         "crl-point-umaze's settings; CPU, minutes.",
@@ -253,21 +230,71 @@ PRESETS: dict[str, Preset] = {
         ),
         gpu_sized=True,
     ),
-    "crl-ant-umaze": Preset(
-        "GPU-sized: contrastive RL, depth 64, on ant in a U-maze (cell size 4).",
-        Config(
-            EnvConfig("ant_umaze", backend="spring", episode_length=1000),
-            PAPER_CRL_TRAIN,
-            PAPER_CRL,
-        ),
-        gpu_sized=True,
-    ),
     "crl-humanoid": Preset(
         "GPU-sized: contrastive RL, depth 64, on humanoid goal reaching.",
         Config(EnvConfig("humanoid_goal", episode_length=1000), PAPER_CRL_TRAIN, PAPER_CRL),
         gpu_sized=True,
     ),
 }
+
+
+def crl_preset_name(env_name: str) -> str:
+    """The CRL preset of a suite environment: crl-ENV with hyphens (ant_u4maze: crl-ant-u4maze)."""
+    return "crl-" + env_name.replace("_", "-")
+
+
+# The depth-scaling paper's goal-reaching suite (its section 2 environments) at its settings:
+# CRL at depth 64, width 256, 512 envs x unroll 62, 800 gradient steps of batch 512 per collect,
+# 100M env steps; `--depth 4` gives its baseline. GPU-sized. (environment, backend, episode
+# length) as JaxGCRL runs them: spring for the ant and humanoid tasks (brax's generalized
+# pipeline is ~20x slower on the humanoid mazes' hundreds of wall contacts).
+PAPER_SUITE = (
+    ("ant_umaze", "spring", 1000),
+    ("ant_u4maze", "spring", 1000),
+    ("ant_u5maze", "spring", 1000),
+    ("ant_bigmaze", "spring", 1000),
+    ("ant_hardestmaze", "spring", 1000),
+    ("humanoid_umaze", "spring", 1000),
+    ("humanoid_bigmaze", "spring", 1000),
+)
+for _env, _backend, _length in PAPER_SUITE:
+    PRESETS[crl_preset_name(_env)] = Preset(
+        f"GPU-sized: contrastive RL, depth 64, on {_env} at the depth-scaling paper's settings "
+        f"({_backend} backend, {_length}-step episodes, 100M env steps).",
+        Config(
+            EnvConfig(_env, backend=_backend, episode_length=_length), PAPER_CRL_TRAIN, PAPER_CRL
+        ),
+        gpu_sized=True,
+    )
+
+# CPU-sized: the point-mass mazes (the paper's layouts, 1 m cells, 200-step episodes) at the
+# settings of the depth sweep (experiments/sweeps/depth.toml runs crl-point-hardestmaze):
+# 256 envs x unroll 25, 20 gradient steps of batch 256 per collect, depth 4, width 64,
+# 1.536M env steps, about 5 minutes at depth 4 on a 2-core CPU. crl-point-umaze (above) keeps
+# its smaller, older settings.
+POINT_MAZE_TRAIN = TrainConfig(
+    num_envs=256, unroll_length=25, total_env_steps=1_536_000, num_evals=8, num_eval_envs=256
+)
+POINT_MAZE_CRL = dataclasses.replace(
+    POINT_CRL,
+    width=64,
+    updates_per_iteration=20,
+    buffer_size=256 * 2_000,
+    warmup_env_steps=256 * 100,
+)
+for _env in (
+    "point_maze_open",
+    "point_u4maze",
+    "point_u5maze",
+    "point_bigmaze",
+    "point_hardestmaze",
+):
+    PRESETS[crl_preset_name(_env)] = Preset(
+        f"Contrastive RL on the point-mass {_env.removeprefix('point_')} (200-step episodes), "
+        "256 envs x unroll 25, 20 gradient steps of batch 256 per collect, width 64; CPU, "
+        "about 5 minutes at depth 4.",
+        Config(EnvConfig(_env, episode_length=200), POINT_MAZE_TRAIN, POINT_MAZE_CRL),
+    )
 
 # A million environments of a cheap pure-JAX task (docs/SCALING.md): one iteration is 2^20 x 8 =
 # 8.4M env steps. The minibatch count is set explicitly so that a minibatch (262,144

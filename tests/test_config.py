@@ -152,7 +152,7 @@ def test_replace_unknown_field():
 
 
 def test_every_preset_validates():
-    from experiments.presets import DEFAULT_PRESET, PRESETS
+    from experiments.presets import DEFAULT_PRESET, PAPER_SUITE, PRESETS, crl_preset_name
 
     assert DEFAULT_PRESET in PRESETS
     for name, preset in PRESETS.items():
@@ -163,12 +163,12 @@ def test_every_preset_validates():
         "ppo-ant",
         "ppo-humanoid",
         "crl-ant",
-        "crl-ant-umaze",
         "crl-humanoid",
         "sac-her-ant",
         "ppo-cartpole-million",
         "crl-point-umaze-million",
-    }
+    } | {crl_preset_name(env) for env, _, _ in PAPER_SUITE}
+    assert "crl-ant-hardestmaze" in gpu and "crl-point-hardestmaze" in PRESETS
 
 
 def test_crl_presets_fit_their_environments():
