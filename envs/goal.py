@@ -1,4 +1,5 @@
-"""Shared pieces of the goal-conditioned environments: maze layouts and the success metric.
+"""Shared pieces of the goal-conditioned environments: maze layouts, the success metric, and
+`GoalConditioned`, which turns one of brax's own environments into a goal-reaching task.
 
 Every goal-conditioned environment follows one contract, which learners rely on:
   * the observation is `concatenate([state features, goal])`, the commanded goal being its
@@ -26,6 +27,7 @@ from xml.etree import ElementTree
 import jax
 import jax.numpy as jnp
 import numpy as np
+from brax.envs.base import State
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     # 5x5 free interior: no obstacles; start and goal up to ~6.8 apart.
@@ -357,7 +359,7 @@ GOAL_EPISODE_METRICS = (
 def goal_metrics(
     achieved: jax.Array, goal: jax.Array, success_radius: float
 ) -> tuple[jax.Array, jax.Array]:
-    """Distance between achieved (2,) and commanded (2,) goal, and success, float32 scalars."""
+    """Distance between achieved (n,) and commanded (n,) goal, and success, float32 scalars."""
     distance = jnp.linalg.norm(achieved - goal).astype(jnp.float32)
     success = (distance < success_radius).astype(jnp.float32)
     return distance, success
@@ -367,3 +369,100 @@ def sample_on_circle(rng: jax.Array, radius: float) -> jax.Array:
     """A point uniform on the circle of `radius` around the origin, shape (2,) float32."""
     angle = jax.random.uniform(rng, (), minval=0.0, maxval=2 * jnp.pi, dtype=jnp.float32)
     return radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
+
+
+class GoalConditioned:
+    """Makes a brax environment goal-conditioned while keeping its dynamics.
+
+    List it before the brax class: `class ReacherGoal(GoalConditioned, Reacher)`. The
+    subclass declares `achieved_goal_indices` and `goal_indices` (the observation is
+    `[_state_features(pipeline_state), goal]`, so the goal's indices follow the features),
+    `default_success_radius`, `backends` (the brax pipelines it works on), sets
+    `single_goal_position` and implements `_state_features` and `_sample_goal`; it overrides
+    `_start` when the start depends on the goal (a target body placed at it).
+
+    reset: the commanded goal (`single_goal_position` with `single_goal`, else a fresh
+    `_sample_goal`) and a start from `_start`. step: the brax environment's own step (its
+    action scaling, physics and termination), its reward, observation and metrics replaced by
+    the contract's. The achieved goal is read from the state features at
+    `achieved_goal_indices`, so it is always what the observation shows.
+    """
+
+    achieved_goal_indices: tuple[int, ...]
+    goal_indices: tuple[int, ...]
+    default_success_radius: float
+    backends: tuple[str, ...]
+    single_goal_position: np.ndarray
+    episode_metrics = GOAL_EPISODE_METRICS
+
+    def __init__(
+        self,
+        success_radius: float | None = None,
+        single_goal: bool = False,
+        backend: str = "generalized",
+        **kwargs,
+    ):
+        if backend not in self.backends:
+            raise ValueError(
+                f"{type(self).__name__} does not work with backend {backend!r}; "
+                f"choose one of {', '.join(self.backends)}"
+            )
+        if success_radius is not None and success_radius <= 0:
+            raise ValueError(
+                f"success_radius must be positive, got {success_radius}; leave it None for "
+                f"the default {self.default_success_radius}"
+            )
+        super().__init__(backend=backend, **kwargs)
+        radius = self.default_success_radius if success_radius is None else success_radius
+        self.success_radius = float(radius)
+        self.single_goal = single_goal
+
+    def _state_features(self, pipeline_state) -> jax.Array:
+        """The observation before the goal, shape (goal_indices[0],)."""
+        raise NotImplementedError
+
+    def _sample_goal(self, rng: jax.Array) -> jax.Array:
+        """A commanded goal when not `single_goal`, shape (len(goal_indices),)."""
+        raise NotImplementedError
+
+    def _start(self, rng: jax.Array, goal: jax.Array):
+        """The pipeline state an episode with `goal` starts from: the brax environment's own
+        reset distribution unless overridden."""
+        return super().reset(rng).pipeline_state
+
+    def reset(self, rng: jax.Array) -> State:
+        """A fresh start and a fresh goal (the fixed one with `single_goal`)."""
+        start_key, goal_key = jax.random.split(rng)
+        if self.single_goal:
+            goal = jnp.asarray(self.single_goal_position, jnp.float32)
+        else:
+            goal = self._sample_goal(goal_key).astype(jnp.float32)
+        zero = jnp.zeros((), jnp.float32)
+        state = State(self._start(start_key, goal), jnp.zeros(0), zero, zero, {}, {"goal": goal})
+        return self._with_goal(state)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        """The brax environment's step; reward = success, the goal appended to the observation."""
+        # brax's step adds its reward terms to the metrics dict it is handed: give it a fresh
+        # one so the episode's metrics keep their structure.
+        stepped = super().step(state.replace(metrics={}), jnp.clip(action, -1.0, 1.0))
+        return self._with_goal(
+            state.replace(pipeline_state=stepped.pipeline_state, done=stepped.done)
+        )
+
+    def _with_goal(self, state: State) -> State:
+        goal = state.info["goal"]
+        features = self._state_features(state.pipeline_state)
+        achieved = features[jnp.asarray(self.achieved_goal_indices)]
+        distance, success = goal_metrics(achieved, goal, self.success_radius)
+        return state.replace(
+            obs=jnp.concatenate([features, goal]).astype(jnp.float32),
+            reward=success,
+            done=jnp.asarray(state.done, jnp.float32),
+            metrics=dict(state.metrics, distance=distance, success=success),
+        )
+
+    @property
+    def observation_size(self) -> int:
+        # Static (brax's property would run an uncompiled reset).
+        return self.goal_indices[-1] + 1
