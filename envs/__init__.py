@@ -13,6 +13,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     from brax.envs.base import Env, State  # the API every environment here implements
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.basic_goal import HalfCheetahGoal, PusherGoal, ReacherGoal
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
 from envs.maze import PointMaze
@@ -50,4 +51,7 @@ __all__ = [
     "names",
     "spec",
     "HumanoidMaze",
+    "HalfCheetahGoal",
+    "PusherGoal",
+    "ReacherGoal",
 ]

@@ -10,6 +10,7 @@ from brax import envs as brax_envs
 from brax.envs.base import Env
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.basic_goal import HalfCheetahGoal, PusherGoal, ReacherGoal
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
 from envs.maze import PointMaze
@@ -41,6 +42,11 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
     "ant_hardestmaze": functools.partial(AntMaze, layout="hardestmaze"),
     "humanoid_umaze": functools.partial(HumanoidMaze, layout="umaze"),
     "humanoid_bigmaze": functools.partial(HumanoidMaze, layout="bigmaze"),
+    # JaxGCRL's basic tasks on brax's own reacher, pusher and half cheetah.
+    "reacher_goal": ReacherGoal,
+    "pusher_easy": functools.partial(PusherGoal, difficulty="easy"),
+    "pusher_hard": functools.partial(PusherGoal, difficulty="hard"),
+    "half_cheetah_goal": HalfCheetahGoal,
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
@@ -50,8 +56,13 @@ def is_goal_conditioned(name: str) -> bool:
     """Whether environment `name` is goal-conditioned, known without building it: its class
     declares `achieved_goal_indices` (the contract of envs/goal.py). brax's own environments
     are not goal-conditioned."""
+    return hasattr(_own_class(name), "achieved_goal_indices")
+
+
+def _own_class(name: str) -> type | None:
+    """The class behind one of purerl's own environment names (None for other names)."""
     maker = _OWN.get(name)
-    return hasattr(getattr(maker, "func", maker), "achieved_goal_indices")
+    return getattr(maker, "func", maker)
 
 
 def goal_names() -> tuple[str, ...]:
@@ -103,10 +114,13 @@ def names() -> list[str]:
 
 def backends_for(name: str) -> tuple[str, ...]:
     """The `backend` values `make(name, backend)` accepts: ("jax",) for pure-JAX environments,
-    `BRAX_BACKENDS` for brax-based ones (purerl's or brax's)."""
+    the pipelines a brax-based one of purerl's declares it works on (class attribute
+    `backends`), `BRAX_BACKENDS` otherwise."""
     if name in _OWN_JAX:
         return ("jax",)
-    if name in _OWN_BRAX or name in brax_envs._envs:
+    if name in _OWN_BRAX:
+        return getattr(_own_class(name), "backends", BRAX_BACKENDS)
+    if name in brax_envs._envs:
         return BRAX_BACKENDS
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(names())}")
 
@@ -127,6 +141,11 @@ def make(name: str, backend: str | None = None, **kwargs) -> Env:
     if backend is not None:
         if backend not in BRAX_BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BRAX_BACKENDS}")
+        if backend not in backends_for(name):
+            raise ValueError(
+                f"environment {name!r} does not work with backend {backend!r}; choose one of "
+                f"{', '.join(backends_for(name))}"
+            )
         kwargs["backend"] = backend
     if name in _OWN_BRAX:
         return _OWN_BRAX[name](**kwargs)
