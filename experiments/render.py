@@ -320,7 +320,8 @@ def brax_html(env, episodes: list[dict], goal_indices, success_radius) -> str:
             }
         ]
         for x, goal in zip(data["states"]["x"], goals, strict=True):
-            x["pos"].append([float(goal[0]), float(goal[1]), 0.0])
+            # A goal of fewer than 3 coordinates (x, y; half cheetah's x) lies at 0 on the rest.
+            x["pos"].append([*map(float, goal), 0.0, 0.0][:3])
             x["rot"].append([1.0, 0.0, 0.0, 0.0])
     return html.render_from_json(json.dumps(data), height=480, colab=False, base_url=None)
 

@@ -172,6 +172,9 @@ def test_brax_goal_is_drawn_as_a_sphere():
     assert goal["name"] == "Sphere" and goal["size"][0] == pytest.approx(0.4)
     for x in data["states"]["x"]:
         assert len(x["pos"]) == links + 1 and x["pos"][goal["link_idx"]] == [2.0, -1.0, 0.0]
+    # A one-coordinate goal (half_cheetah_goal's x) is drawn on the x axis.
+    data = system_json(render.brax_html(env, [episode], (2,), 0.5))
+    assert data["states"]["x"][0]["pos"][links] == [2.0, 0.0, 0.0]
 
 
 def test_bad_input_is_one_line_listing_what_exists(maze_run, tmp_path, capsys):
