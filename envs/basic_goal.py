@@ -63,9 +63,9 @@ class ReacherGoal(GoalConditioned, Reacher):
 
     def _start(self, rng: jax.Array, goal: jax.Array):
         q_key, qd_key = jax.random.split(rng)
-        size = self.sys.q_size()
-        q = self.sys.init_q + jax.random.uniform(q_key, (size,), minval=-0.1, maxval=0.1)
-        qd = jax.random.uniform(qd_key, (size,), minval=-0.005, maxval=0.005)
+        q_noise = jax.random.uniform(q_key, (self.sys.q_size(),), minval=-0.1, maxval=0.1)
+        qd = jax.random.uniform(qd_key, (self.sys.qd_size(),), minval=-0.005, maxval=0.005)
+        q = self.sys.init_q + q_noise
         return self.pipeline_init(q.at[2:].set(goal), qd.at[2:].set(0.0))
 
     def _state_features(self, pipeline_state) -> jax.Array:
