@@ -246,8 +246,8 @@ def crl_preset_name(env_name: str) -> str:
 # The depth-scaling paper's goal-reaching suite (its section 2 environments) at its settings:
 # CRL at depth 64, width 256, 512 envs x unroll 62, 800 gradient steps of batch 512 per collect,
 # 100M env steps; `--depth 4` gives its baseline. GPU-sized. (environment, backend, episode
-# length) as JaxGCRL runs them: spring for the ant and humanoid tasks (brax's generalized
-# pipeline is ~20x slower on the humanoid mazes' hundreds of wall contacts).
+# length) as JaxGCRL runs them: spring for the ant and humanoid mazes (brax's generalized
+# pipeline is also ~20x slower on the humanoid mazes' hundreds of wall contacts).
 PAPER_SUITE = (
     ("ant_umaze", "spring", 1000),
     ("ant_u4maze", "spring", 1000),
@@ -256,6 +256,11 @@ PAPER_SUITE = (
     ("ant_hardestmaze", "spring", 1000),
     ("humanoid_umaze", "spring", 1000),
     ("humanoid_bigmaze", "spring", 1000),
+    # JaxGCRL's basic tasks, on its default backend for them.
+    ("reacher_goal", "generalized", 1000),
+    ("pusher_easy", "generalized", 1000),
+    ("pusher_hard", "generalized", 1000),
+    ("half_cheetah_goal", "generalized", 1000),
 )
 for _env, _backend, _length in PAPER_SUITE:
     PRESETS[crl_preset_name(_env)] = Preset(
