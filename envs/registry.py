@@ -10,6 +10,7 @@ from brax import envs as brax_envs
 from brax.envs.base import Env
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.ant_objects import AntBall, AntPush
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal
 from envs.maze import PointMaze
@@ -29,6 +30,9 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
     "ant_goal": AntGoal,
     "ant_umaze": AntMaze,
     "humanoid_goal": HumanoidGoal,
+    # Ant with a movable object (issue 11): JaxGCRL's Ant Soccer and AntPush.
+    "ant_ball": AntBall,
+    "ant_push": AntPush,
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
@@ -91,10 +95,14 @@ def names() -> list[str]:
 
 def backends_for(name: str) -> tuple[str, ...]:
     """The `backend` values `make(name, backend)` accepts: ("jax",) for pure-JAX environments,
-    `BRAX_BACKENDS` for brax-based ones (purerl's or brax's)."""
+    for brax-based ones those their class declares as `backends` (default `BRAX_BACKENDS`,
+    which brax's own environments all take)."""
     if name in _OWN_JAX:
         return ("jax",)
-    if name in _OWN_BRAX or name in brax_envs._envs:
+    if name in _OWN_BRAX:
+        maker = _OWN_BRAX[name]
+        return tuple(getattr(getattr(maker, "func", maker), "backends", BRAX_BACKENDS))
+    if name in brax_envs._envs:
         return BRAX_BACKENDS
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(names())}")
 
@@ -115,6 +123,11 @@ def make(name: str, backend: str | None = None, **kwargs) -> Env:
     if backend is not None:
         if backend not in BRAX_BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BRAX_BACKENDS}")
+        if backend not in backends_for(name):
+            raise ValueError(
+                f"environment {name!r} does not work with backend {backend!r};"
+                f" choose one of {backends_for(name)}"
+            )
         kwargs["backend"] = backend
     if name in _OWN_BRAX:
         return _OWN_BRAX[name](**kwargs)
