@@ -13,6 +13,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     from brax.envs.base import Env, State  # the API every environment here implements
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.ant_objects import AntBall, AntPush
 from envs.basic_goal import HalfCheetahGoal, PusherGoal, ReacherGoal
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
@@ -54,4 +55,6 @@ __all__ = [
     "HalfCheetahGoal",
     "PusherGoal",
     "ReacherGoal",
+    "AntBall",
+    "AntPush",
 ]

@@ -11,6 +11,7 @@ flipped over or jumped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,10 @@ _ANKLE_BEND = 1.0  # rad, initial downward bend of every shin (joint range 30..7
 # Torso height when standing on the bent shins: shin drop plus foot radius (~0.556).
 _STAND_HEIGHT = round(float(np.sqrt(2) * _SHIN_LENGTH * np.sin(_ANKLE_BEND)) + _LIMB_RADIUS, 3)
 TORSO_HEIGHT_RANGE = (0.2, 1.0)
+# The ant's own coordinates come first in q and qd (torso free joint, then the eight leg
+# joints); the free bodies of `ant_mjcf(objects=...)` follow, 7 q and 6 qd entries each.
+ANT_Q_SIZE = 15
+ANT_QD_SIZE = 14
 
 
 def _leg_xml(name: str, sx: int, sy: int) -> str:
@@ -56,21 +61,64 @@ def _leg_xml(name: str, sx: int, sy: int) -> str:
       </body>"""
 
 
+@dataclass(frozen=True)
+class MovableObject:
+    """A rigid body on a free joint that the ant can push: one sphere or box geom.
+
+    `shape` "sphere" (`size` = (radius,)) or "box" (`size` = half extents (x, y, z));
+    `position` (x, y, z) of its centre at rest in the MJCF, `mass` in kg; `friction` its
+    sliding friction against the floor (see `ant_mjcf`).
+    """
+
+    name: str
+    shape: str
+    size: tuple[float, ...]
+    mass: float
+    position: tuple[float, float, float]
+    friction: float = 1.0
+    rgba: str = "0.9 0.9 0.9 1"
+
+    def xml(self) -> str:
+        """The <body> element: a free joint and one geom colliding with feet, torso, floor and
+        walls (contype and conaffinity 1)."""
+        x, y, z = self.position
+        size = " ".join(str(s) for s in self.size)
+        return f"""
+    <body name="{self.name}" pos="{x} {y} {z}">
+      <joint name="{self.name}_root" type="free" limited="false" armature="0" damping="0"/>
+      <geom name="{self.name}" type="{self.shape}" size="{size}" mass="{self.mass}"
+            friction="{self.friction} 0.5 0.5" contype="1" conaffinity="1" rgba="{self.rgba}"/>
+    </body>"""
+
+
 def ant_mjcf(
-    walls: Sequence[tuple[float, float, float, float]] = (), wall_height: float = 2.0
+    walls: Sequence[tuple[float, float, float, float]] = (),
+    wall_height: float = 2.0,
+    objects: Sequence[MovableObject] = (),
 ) -> str:
-    """MJCF text of the ant on a floor, with optional static box walls.
+    """MJCF text of the ant on a floor, with optional static box walls and movable objects.
 
     walls: (center x, center y, half size x, half size y) per box; boxes stand on the floor,
     `wall_height` tall (2 m: the generalized pipeline lets a fast ant ride up onto a 1 m
     wall). Only feet and torso have contype 1, and only floor and walls have conaffinity 1, so
     the simulator checks just feet/torso against floor/walls (sphere-plane and sphere-box
     pairs, both supported by brax's collision), never limbs against each other.
+    objects: free bodies listed after the ant, so q = [ant (ANT_Q_SIZE), 7 per object
+    (x, y, z, quaternion w x y z)] and qd = [ant (ANT_QD_SIZE), 6 per object (linear, then
+    angular velocity)]. Objects have contype and conaffinity 1: they also touch feet, torso,
+    floor and walls, so their shapes add sphere-sphere / sphere-box / box-plane / box-box pairs.
+    A contact takes the larger friction of its two geoms (MuJoCo's rule, which brax's
+    collision follows), so the floor gets the smallest object friction (1 without objects):
+    feet, torso and walls keep friction 1 against it, and each object slides with its own.
     The <custom> numerics are the constraint and spring settings brax's spring and
     positional pipelines read (brax's defaults are tuned for no particular model).
     """
     init_qpos = [0.0, 0.0, _STAND_HEIGHT, 1.0, 0.0, 0.0, 0.0] + [0.0, _ANKLE_BEND] * len(_LEGS)
+    for obj in objects:
+        init_qpos += [*obj.position, 1.0, 0.0, 0.0, 0.0]
     legs = "".join(_leg_xml(*leg) for leg in _LEGS)
+    bodies = "".join(obj.xml() for obj in objects)
+    floor_friction = min([1.0] + [obj.friction for obj in objects])
     actuators = "".join(
         f'\n    <motor joint="{name}_{part}" gear="150" ctrllimited="true" ctrlrange="-1 1"/>'
         for name, _, _ in _LEGS
@@ -100,11 +148,11 @@ def ant_mjcf(
   <worldbody>
     <light directional="true" pos="0 0 3" dir="0 0 -1"/>
     <geom name="floor" type="plane" pos="0 0 0" size="50 50 0.1" conaffinity="1"
-          rgba="0.5 0.5 0.5 1"/>
+          friction="{floor_friction} 0.5 0.5" rgba="0.5 0.5 0.5 1"/>
     <body name="torso" pos="0 0 {_STAND_HEIGHT}">
       <joint name="root" type="free" limited="false" armature="0" damping="0"/>
       <geom name="torso" type="sphere" size="0.25" contype="1"/>{legs}
-    </body>
+    </body>{bodies}
   </worldbody>
   <actuator>{actuators}
   </actuator>
@@ -120,12 +168,23 @@ class _GoalAnt(PipelineEnv):
     angles of the four legs), qd (14), goal x, goal y]; achieved goal = torso (x, y) at
     indices (0, 1), commanded goal at (29, 30). Action (8,) in [-1, 1]: hip and ankle torques
     of each leg in the order front left, front right, back left, back right.
+
+    With movable objects (`ant_mjcf(objects=...)`) the observation is still [q, qd, goal],
+    q and qd growing by 7 and 6 per object after the ant's own entries; subclasses then
+    declare their `goal_indices`, and `achieved_goal_indices` may point at an object's
+    (x, y) in q (they must index q, which leads the observation). Reset noise touches only
+    the ant's own q and qd; objects start at rest where `_place_objects` puts them.
     """
 
     achieved_goal_indices = (0, 1)
     goal_indices = (29, 30)
     episode_metrics = GOAL_EPISODE_METRICS
     default_success_radius = 0.5
+    objects: tuple[MovableObject, ...] = ()  # free bodies that subclasses add to the scene
+    # The brax pipelines the task is checked to work on (`envs.backends_for` reads this).
+    backends: tuple[str, ...] = ("generalized", "spring", "positional", "mjx")
+    # mjx's Newton solver: (iterations, line-search iterations), brax's ant settings.
+    mjx_iterations = (1, 4)
 
     def __init__(
         self,
@@ -136,6 +195,11 @@ class _GoalAnt(PipelineEnv):
         backend: str,
         **kwargs,
     ):
+        if backend not in self.backends:
+            raise ValueError(
+                f"backend {backend!r} does not work for {type(self).__name__};"
+                f" choose one of {self.backends}"
+            )
         sys = mjcf.loads(xml)
         n_frames = 5
         # Same per-pipeline numerics as brax's own ant: spring and positional need a smaller
@@ -152,14 +216,18 @@ class _GoalAnt(PipelineEnv):
                 {
                     "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
                     "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
-                    "opt.iterations": 1,
-                    "opt.ls_iterations": 4,
+                    "opt.iterations": self.mjx_iterations[0],
+                    "opt.ls_iterations": self.mjx_iterations[1],
                 }
             )
         kwargs.setdefault("n_frames", n_frames)
         super().__init__(sys=sys, backend=backend, **kwargs)
         radius = self.default_success_radius if success_radius is None else success_radius
+        if not radius > 0:
+            raise ValueError(f"success_radius must be positive, got {radius}")
         self.success_radius = float(radius)
+        if max(self.achieved_goal_indices) >= self.sys.q_size():
+            raise ValueError("achieved_goal_indices must index q, the observation's first part")
         self.single_goal = single_goal
         self.reset_noise_scale = reset_noise_scale
 
@@ -171,21 +239,33 @@ class _GoalAnt(PipelineEnv):
         """Torso (x, y) at reset before the reset noise, shape (2,): the origin by default."""
         return jnp.zeros(2, jnp.float32)
 
+    def _place_objects(self, q: jax.Array, goal: jax.Array, rng: jax.Array) -> jax.Array:
+        """q (q_size,) with the movable objects' entries set for a reset toward `goal`;
+        by default they stay where the MJCF puts them."""
+        return q
+
+    def _achieved_goal(self, pipeline_state) -> jax.Array:
+        """The state's coordinates in goal space, shape (2,): q at `achieved_goal_indices`."""
+        return pipeline_state.q[np.asarray(self.achieved_goal_indices)]
+
     def reset(self, rng: jax.Array) -> State:
         """Standing pose with brax-ant-style noise, at a fresh start, with a fresh goal."""
-        q_key, qd_key, start_key, goal_key = jax.random.split(rng, 4)
+        q_key, qd_key, start_key, goal_key, object_key = jax.random.split(rng, 5)
         if self.single_goal:
             goal = jnp.asarray(self.single_goal_position, jnp.float32)
         else:
             goal = self._sample_goal(goal_key).astype(jnp.float32)
         noise = self.reset_noise_scale
-        q = self.sys.init_q + jax.random.uniform(
-            q_key, (self.sys.q_size(),), minval=-noise, maxval=noise
+        q = self.sys.init_q.at[:ANT_Q_SIZE].add(
+            jax.random.uniform(q_key, (ANT_Q_SIZE,), minval=-noise, maxval=noise)
         )
         q = q.at[:2].add(self._sample_start_xy(start_key, goal))
-        qd = noise * jax.random.normal(qd_key, (self.sys.qd_size(),))
-        pipeline_state = self.pipeline_init(q, qd)
-        distance, success = goal_metrics(pipeline_state.q[:2], goal, self.success_radius)
+        ant_qd = noise * jax.random.normal(qd_key, (ANT_QD_SIZE,))
+        qd = jnp.zeros(self.sys.qd_size()).at[:ANT_QD_SIZE].set(ant_qd)
+        pipeline_state = self.pipeline_init(self._place_objects(q, goal, object_key), qd)
+        distance, success = goal_metrics(
+            self._achieved_goal(pipeline_state), goal, self.success_radius
+        )
         zero = jnp.zeros((), jnp.float32)
         return State(
             pipeline_state,
@@ -201,7 +281,9 @@ class _GoalAnt(PipelineEnv):
         (0.2, 1.0)."""
         pipeline_state = self.pipeline_step(state.pipeline_state, jnp.clip(action, -1.0, 1.0))
         goal = state.info["goal"]
-        distance, success = goal_metrics(pipeline_state.q[:2], goal, self.success_radius)
+        distance, success = goal_metrics(
+            self._achieved_goal(pipeline_state), goal, self.success_radius
+        )
         z = pipeline_state.x.pos[0, 2]
         low, high = TORSO_HEIGHT_RANGE
         done = ((z < low) | (z > high)).astype(jnp.float32)
@@ -239,7 +321,12 @@ class AntGoal(_GoalAnt):
         **kwargs,
     ):
         super().__init__(
-            ant_mjcf(), success_radius, single_goal, reset_noise_scale, backend, **kwargs
+            ant_mjcf(objects=self.objects),
+            success_radius,
+            single_goal,
+            reset_noise_scale,
+            backend,
+            **kwargs,
         )
         self.goal_radius = goal_radius
         self.single_goal_position = np.array([goal_radius, 0.0], np.float32)
@@ -278,7 +365,7 @@ class AntMaze(MazeMixin, _GoalAnt):
         **kwargs,
     ):
         self._init_maze(layout, cell_size, margin, fixed_start, wall_height)
-        self.xml = ant_mjcf(self.walls, self.wall_height)
+        self.xml = ant_mjcf(self.walls, self.wall_height, self.objects)
         super().__init__(
             self.xml, success_radius, single_goal, reset_noise_scale, backend, **kwargs
         )

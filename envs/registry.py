@@ -10,6 +10,7 @@ from brax import envs as brax_envs
 from brax.envs.base import Env
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.ant_objects import AntBall, AntPush
 from envs.basic_goal import HalfCheetahGoal, PusherGoal, ReacherGoal
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
@@ -47,6 +48,9 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
     "pusher_easy": functools.partial(PusherGoal, difficulty="easy"),
     "pusher_hard": functools.partial(PusherGoal, difficulty="hard"),
     "half_cheetah_goal": HalfCheetahGoal,
+    # Ant with a movable object (issue 11): JaxGCRL's Ant Soccer and AntPush.
+    "ant_ball": AntBall,
+    "ant_push": AntPush,
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
