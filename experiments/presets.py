@@ -256,6 +256,8 @@ PAPER_SUITE = (
     ("ant_hardestmaze", "spring", 1000),
     ("humanoid_umaze", "spring", 1000),
     ("humanoid_bigmaze", "spring", 1000),
+    ("ant_ball", "spring", 1000),
+    ("ant_push", "mjx", 1000),  # JaxGCRL: "stable only in mjx"
     # JaxGCRL's basic tasks, on its default backend for them.
     ("reacher_goal", "generalized", 1000),
     ("pusher_easy", "generalized", 1000),
