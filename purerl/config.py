@@ -21,8 +21,9 @@ from purerl.checks import ConfigError, positive
 class EnvConfig:
     name: str = "cartpole"
     """Environment name: purerl's own (pure-JAX cartpole, point_reach and point mazes; brax-based
-    ant and humanoid goal tasks) or any brax registry name. `envs.goal_names()` lists the
-    goal-conditioned ones."""
+    goal tasks: ant and humanoid goals and mazes, ant_ball, ant_push, reacher_goal, pushers,
+    half_cheetah_goal; docs/ENVIRONMENTS.md) or any brax registry name. `envs.goal_names()`
+    lists the goal-conditioned ones."""
     backend: str | None = None
     """Brax physics backend (generalized, spring, positional, mjx); None takes brax's default."""
     episode_length: int = 500
