@@ -17,17 +17,45 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from experiments.atomic import write_text_atomic
 from experiments.rundir import CHECKPOINT_MANIFEST as MANIFEST
 from purerl import distributed
+
+
+def _is_empty(leaf: Any) -> bool:
+    return math.prod(getattr(leaf, "shape", (1,))) == 0
+
+
+def _without_empty(tree: Any) -> Any:
+    """`tree` with its zero-size arrays replaced by None: orbax refuses to write them, and an
+    MJX physics state has some (`act` is (num_envs, 0) for a model without activations)."""
+    return jax.tree.map(lambda leaf: None if _is_empty(leaf) else leaf, tree)
+
+
+def _with_empty(restored: Any, abstract: Any) -> Any:
+    """Puts back the zero-size arrays `_without_empty` left out, shaped (and sharded) as in
+    `abstract`."""
+
+    def fill(like: Any, value: Any) -> Any:
+        if not _is_empty(like):
+            return value
+        empty = np.zeros(like.shape, like.dtype)
+        sharding = getattr(like, "sharding", None)
+        if sharding is None:
+            return jax.numpy.asarray(empty)
+        return jax.make_array_from_callback(like.shape, sharding, lambda index: empty[index])
+
+    return jax.tree.map(fill, abstract, restored)
 
 
 def _sha256(path: Path) -> str:
@@ -76,7 +104,7 @@ class Checkpoints:
                 shutil.rmtree(path)
             self.directory.mkdir(parents=True, exist_ok=True)
         distributed.barrier("purerl checkpoint directory ready")
-        self._checkpointer.save(path.absolute(), state)
+        self._checkpointer.save(path.absolute(), _without_empty(state))
         self._checkpointer.wait_until_finished()  # every process's shards, in a multi-process run
         if primary:
             manifest = {"progress": progress, "files": _files(path)}
@@ -114,7 +142,8 @@ class Checkpoints:
 
     def _restore(self, path: Path, abstract: Any) -> tuple[Any, dict]:
         progress = self.verify(path)
-        return self._checkpointer.restore(path.absolute(), abstract), progress
+        restored = self._checkpointer.restore(path.absolute(), _without_empty(abstract))
+        return _with_empty(restored, abstract), progress
 
     def restore_latest(self, like: Any) -> tuple[Any, dict] | None:
         """(state, progress) from the newest valid checkpoint, or None if there is none.

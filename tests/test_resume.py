@@ -183,3 +183,40 @@ def test_crl_state_with_replay_buffer_round_trips(tmp_path):
     for saved, loaded in zip(leaves, jax.tree.leaves(restored), strict=True):
         assert saved.dtype == loaded.dtype
         np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
+
+
+def test_zero_size_arrays_round_trip(tmp_path):
+    """An MJX physics state holds zero-size arrays (`act` of a model without activations),
+    which orbax refuses to write: they are left out and rebuilt with their shape, dtype and
+    sharding."""
+    from typing import NamedTuple
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from experiments.checkpoint import Checkpoints
+
+    class Tiny(NamedTuple):
+        iteration: jax.Array
+        act: jax.Array
+        q: jax.Array
+        nested: tuple
+
+    state = Tiny(
+        jnp.asarray(3, jnp.int32),
+        jnp.zeros((4, 0), jnp.float32),
+        jnp.arange(8.0).reshape(4, 2),
+        (jnp.ones(3, jnp.int32), jnp.zeros((0,), jnp.int32)),
+    )
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    path = checkpoints.save(state, {"evaluations": 1})
+    for restored, progress in (
+        checkpoints.restore_latest(jax.eval_shape(lambda: state)),
+        checkpoints.restore(path, state),
+    ):
+        assert progress == {"evaluations": 1}
+        assert jax.tree.structure(restored) == jax.tree.structure(state)
+        for saved, loaded in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+            assert saved.shape == loaded.shape and saved.dtype == loaded.dtype
+            np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
