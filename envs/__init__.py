@@ -13,6 +13,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     from brax.envs.base import Env, State  # the API every environment here implements
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.arm import ArmBinpick, ArmPush, ArmReach
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal
 from envs.maze import PointMaze
@@ -49,4 +50,7 @@ __all__ = [
     "make",
     "names",
     "spec",
+    "ArmBinpick",
+    "ArmPush",
+    "ArmReach",
 ]

@@ -10,6 +10,7 @@ from brax import envs as brax_envs
 from brax.envs.base import Env
 
 from envs.ant_goal import AntGoal, AntMaze
+from envs.arm import ArmBinpick, ArmPush, ArmReach
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal
 from envs.maze import PointMaze
@@ -33,6 +34,12 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
     "ant_goal": AntGoal,
     "ant_umaze": AntMaze,
     "humanoid_goal": HumanoidGoal,
+    # Arm tasks of the depth-scaling paper (issue 11): 7-joint arm, MJX only.
+    "arm_reach": ArmReach,
+    "arm_push_easy": functools.partial(ArmPush, difficulty="easy"),
+    "arm_push_hard": functools.partial(ArmPush, difficulty="hard"),
+    "arm_binpick_easy": functools.partial(ArmBinpick, difficulty="easy"),
+    "arm_binpick_hard": functools.partial(ArmBinpick, difficulty="hard"),
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
@@ -95,10 +102,14 @@ def names() -> list[str]:
 
 def backends_for(name: str) -> tuple[str, ...]:
     """The `backend` values `make(name, backend)` accepts: ("jax",) for pure-JAX environments,
-    `BRAX_BACKENDS` for brax-based ones (purerl's or brax's)."""
+    `BRAX_BACKENDS` for brax-based ones (purerl's or brax's), or fewer where the class says so
+    in its `backends` attribute (the arm tasks: only "mjx")."""
     if name in _OWN_JAX:
         return ("jax",)
-    if name in _OWN_BRAX or name in brax_envs._envs:
+    if name in _OWN_BRAX:
+        maker = _OWN_BRAX[name]
+        return tuple(getattr(getattr(maker, "func", maker), "backends", BRAX_BACKENDS))
+    if name in brax_envs._envs:
         return BRAX_BACKENDS
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(names())}")
 
@@ -119,6 +130,11 @@ def make(name: str, backend: str | None = None, **kwargs) -> Env:
     if backend is not None:
         if backend not in BRAX_BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BRAX_BACKENDS}")
+        if backend not in backends_for(name):
+            raise ValueError(
+                f"environment {name!r} runs only on backend {' or '.join(backends_for(name))},"
+                f" not {backend!r}"
+            )
         kwargs["backend"] = backend
     if name in _OWN_BRAX:
         return _OWN_BRAX[name](**kwargs)
