@@ -1,48 +1,57 @@
 """Goal-conditioned arm tasks (reach, push, bin-pick) on a 7-joint arm built from primitives.
 
 The depth-scaling paper's arm tasks (JaxGCRL's `envs/manipulation`) use MuJoCo Menagerie's
-Franka Emika Panda with its meshes, on brax's MJX pipeline. purerl does not ship that model:
-no package that installs from PyPI offers it in a form we could load without meshes and
-another package's XML (gymnasium-robotics and robosuite carry Panda meshes, each in its own
-assembly format), and meshes make MJX slow on a CPU. Instead `arm_mjcf` writes, as MJCF
-text, an arm with the Panda's kinematics and limits:
+Franka Emika Panda, meshes included, on brax's MJX pipeline. purerl does not ship that model.
+The PyPI packages that carry a Panda (gymnasium-robotics 1.4.2's kitchen Franka, robosuite
+1.5.2) carry it as meshes in their own multi-file assembly formats, with heavy dependencies,
+and mesh collisions make MJX slow on a CPU. So `arm_mjcf` writes, as MJCF text, an arm with
+the Panda's kinematics and limits:
 
 * 7 hinge joints placed by the Panda's published Denavit-Hartenberg table (modified
-  convention): shoulder height 0.333 m, upper arm 0.316 m, elbow offsets +-0.0825 m, forearm
-  0.384 m, wrist offset 0.088 m, flange 0.107 m past the wrist. The joint ranges are the
+  convention): shoulder 0.333 m above the base, upper arm 0.316 m, elbow offsets +-0.0825 m,
+  forearm 0.384 m, wrist offset 0.088 m, flange 0.107 m past the wrist. Joint ranges are the
   Panda's (rad): +-2.8973, +-1.7628, +-2.8973, [-3.0718, -0.0698], +-2.8973,
-  [-0.0175, 3.7525], +-2.8973. Link masses are the Panda's link masses (4.97, 0.65, 3.23,
-  3.59, 1.23, 1.67, 0.74 kg; hand 0.73 kg), each carried by one capsule.
-* Position servos on all 7 joints (stiffness `_JOINT_KP`, damping a tenth of it) whose
-  torques are clipped to the Panda's limits: 87 N m on joints 1-4, 12 N m on joints 5-7.
-* A parallel gripper: a hand capsule and two box fingers on slide joints (0 to 0.04 m each,
-  so the gap opens to 0.08 m as the Panda's does), each driven by a position servo with
-  its force clipped to 20 N.
-* The end effector is the point between the fingertips, 0.1034 m past the flange (the
-  Panda's tool centre point).
+  [-0.0175, 3.7525], +-2.8973. Link masses are the Panda's (4.97, 0.65, 3.23, 3.59, 1.23,
+  1.67, 0.74 kg; hand 0.73 kg), each on one capsule 5.5 cm in radius.
+* Position servos on all 7 joints (stiffness 4500, 4500, 3500, 3500, 2000, 2000, 2000 N m/rad,
+  damping a tenth of it), torques clipped to the Panda's limits: 87 N m on joints 1-4, 12 N m
+  on joints 5-7. Armature 0.1, damping 1 on every joint.
+* A parallel gripper: a hand capsule across the fingers' travel and two box fingers (5.4 cm
+  long) on slide joints, 0 to 0.04 m each, so the gap opens to 0.08 m as the Panda's does;
+  each finger is a position servo (500 N/m) whose force is clipped to 20 N.
+* The "end effector" is, as in JaxGCRL, the origin of link 7 (the wrist, 0.107 m behind the
+  flange and about 0.21 m behind the fingertips): reach goals are for it, and every
+  observation holds its position and velocity.
 
-How it differs from the Panda of the paper: capsules and boxes instead of meshes (the
-arm's links do not collide with anything; only hand and fingers touch the cube, the table
-and the bins, as in JaxGCRL where the links carry no contacts either); each link's mass
-sits on a capsule along the link instead of the Panda's measured centres of mass and
-inertia tensors; servo gains are ours; the fingers are independent servos (same target)
-instead of one actuator tied by an equality constraint; bin walls are capsules (cheap to
-collide) rather than thin boxes. The tasks' geometry (where cubes, bins and goals are) and
-the action parameterisation follow JaxGCRL.
+How it differs from the paper's Panda: capsules and boxes instead of meshes; each link's
+mass sits on a capsule along the link instead of at the Panda's measured centre of mass with
+its inertia tensor; servo gains and the finger servos are ours (JaxGCRL couples the fingers
+with an equality constraint and one actuator); the hand is mounted so that joint 7 at pi/2
+closes the fingers horizontally (the Panda's hand sits at -45 degrees, so JaxGCRL holds joint
+7 at 1.4487); bin walls are capsules (cheap to collide) rather than thin boxes; the fingers
+and hand collide with the cube and the table but not with the bin walls (JaxGCRL lists a few
+finger-wall pairs and notes that fingers pass through walls anyway); physics steps are 5 ms
+x 10 per env step (JaxGCRL: 2 ms x 25, also 0.05 s). The arm's links, as in JaxGCRL, collide
+with nothing.
 
-Tasks (all goal-conditioned, see `envs.goal`; reward = success; success radius 0.1 m):
-* reach: move the end effector to a goal point drawn uniformly in the box x in [-0.2, 0.2],
+Tasks (goal-conditioned, see `envs.goal`; reward = success; goals are 3-D positions):
+* reach: move the wrist to a goal drawn uniformly in the box x in [-0.2, 0.2],
   y in [0.3, 0.7], z in [0.1, 0.5] (the arm's base is at the origin, the table is z = 0).
 * push: push a 6 cm cube from a square region on the table (left, x < 0) to a goal on the
-  table in an adjacent square region (right). Easy: regions of half-width 0.1 m centred at
+  table in the adjacent square region (right). Easy: regions of half-width 0.1 m centred at
   (-+0.1, 0.6); hard: half-width 0.25 m centred at (-+0.25, 0.65).
 * binpick: carry the cube from the left bin to a goal on the floor of the right bin, over
   6.6 cm bin walls. Easy: bins centred at (-+0.17, 0.6), the cube within 0.07 m of
-  (-0.15, 0.6), the goal within 5 mm of (0.17, 0.6); hard: bins centred at (-+0.3, 0.6)
-  with the cube and the goal anywhere within 0.15 m of their bin's centre.
+  (-0.15, 0.6), the goal within 5 mm of (0.17, 0.6); hard: bins centred at (-+0.3, 0.6),
+  the cube and the goal anywhere within 0.15 m of their bin's centre.
+Every episode starts from the same arm pose (JaxGCRL's, at rest, gripper open) and never
+terminates; JaxGCRL suggests 100 steps for reach and 150 for the others, the paper runs
+1000-step episodes. Every task takes `success_radius` (default 0.1 m) and `single_goal`
+(command the centre of the goal region, `single_goal_position`, in every episode).
 
-Only brax's "mjx" backend is supported (the paper's choice; brax's other pipelines do not
-model these contacts and position servos faithfully), and any other is refused.
+Only brax's "mjx" backend is supported, as in the paper and JaxGCRL (which refuses the
+others "for stability"); the model is neither tuned nor checked on brax's other pipelines,
+so they are refused.
 """
 
 from __future__ import annotations
@@ -283,7 +292,11 @@ class _Arm(PipelineEnv):
     default_success_radius = 0.1
     uses_gripper = True
 
-    def __init__(self, xml: str, success_radius: float | None, backend: str, **kwargs):
+    goal_region: Box3  # where goals are drawn; its centre is `single_goal_position`
+
+    def __init__(
+        self, xml: str, success_radius: float | None, single_goal: bool, backend: str, **kwargs
+    ):
         if backend != "mjx":
             raise ValueError(
                 f"backend={backend!r}: the arm tasks run only on brax's 'mjx' backend (as in"
@@ -306,6 +319,8 @@ class _Arm(PipelineEnv):
         if not radius > 0:
             raise ValueError(f"success_radius={radius} must be > 0 (metres)")
         self.success_radius = float(radius)
+        self.single_goal = single_goal
+        self.single_goal_position = np.asarray(self.goal_region.center, np.float32)
         model = sys.mj_model
         # brax's link arrays (x, xd) leave out the world body, hence the - 1.
         self._wrist = model.body("link7").id - 1
@@ -348,10 +363,6 @@ class _Arm(PipelineEnv):
         """Joint positions at reset, shape (q_size,)."""
         return jnp.asarray(self.sys.init_q)
 
-    def _sample_goal(self, rng: jax.Array) -> jax.Array:
-        """Commanded goal, shape (3,)."""
-        raise NotImplementedError
-
     def _achieved(self, pipeline_state) -> jax.Array:
         """The state's coordinates in goal space, shape (3,)."""
         raise NotImplementedError
@@ -365,7 +376,10 @@ class _Arm(PipelineEnv):
         q_key, goal_key = jax.random.split(rng)
         q = self._initial_q(q_key)
         pipeline_state = self.pipeline_init(q, jnp.zeros(self.sys.qd_size()))
-        goal = self._sample_goal(goal_key).astype(jnp.float32)
+        if self.single_goal:
+            goal = jnp.asarray(self.single_goal_position)
+        else:
+            goal = self.goal_region.sample(goal_key)
         distance, success = goal_metrics(self._achieved(pipeline_state), goal, self.success_radius)
         zero = jnp.zeros((), jnp.float32)
         return State(
@@ -422,11 +436,14 @@ class ArmReach(_Arm):
     uses_gripper = False
     goal_region = Box3((0.0, 0.5, 0.3), (0.2, 0.2, 0.2))
 
-    def __init__(self, success_radius: float | None = None, backend: str = "mjx", **kwargs):
-        super().__init__(arm_mjcf(), success_radius, backend, **kwargs)
-
-    def _sample_goal(self, rng: jax.Array) -> jax.Array:
-        return self.goal_region.sample(rng)
+    def __init__(
+        self,
+        success_radius: float | None = None,
+        single_goal: bool = False,
+        backend: str = "mjx",
+        **kwargs,
+    ):
+        super().__init__(arm_mjcf(), success_radius, single_goal, backend, **kwargs)
 
     def _achieved(self, pipeline_state) -> jax.Array:
         return pipeline_state.x.pos[self._wrist]
@@ -453,6 +470,7 @@ class _CubeTask(_Arm):
         self,
         difficulty: str = "easy",
         success_radius: float | None = None,
+        single_goal: bool = False,
         backend: str = "mjx",
         **kwargs,
     ):
@@ -460,7 +478,8 @@ class _CubeTask(_Arm):
             raise ValueError(f"difficulty={difficulty!r}: choose one of {', '.join(self.layouts)}")
         self.difficulty = difficulty
         self.start_region, self.goal_region, self.bins = self.layouts[difficulty]
-        super().__init__(arm_mjcf(cube=True, bins=self.bins), success_radius, backend, **kwargs)
+        xml = arm_mjcf(cube=True, bins=self.bins)
+        super().__init__(xml, success_radius, single_goal, backend, **kwargs)
         model = self.sys.mj_model
         self._cube_q = model.jnt_qposadr[model.joint("cube").id]
         self._cube = model.body("cube").id - 1
@@ -468,9 +487,6 @@ class _CubeTask(_Arm):
     def _initial_q(self, rng: jax.Array) -> jax.Array:
         cube = self.start_region.sample(rng)
         return jnp.asarray(self.sys.init_q).at[self._cube_q : self._cube_q + 3].set(cube)
-
-    def _sample_goal(self, rng: jax.Array) -> jax.Array:
-        return self.goal_region.sample(rng)
 
     def _achieved(self, pipeline_state) -> jax.Array:
         return pipeline_state.x.pos[self._cube]

@@ -173,3 +173,5 @@ def test_registry_backends_and_bad_arguments():
     with pytest.raises(ValueError, match="success_radius"):
         ArmBinpick(success_radius=0.0)
     assert envs.make("arm_reach", success_radius=0.2).success_radius == 0.2
+    single = envs.make("arm_binpick_easy", single_goal=True)
+    assert single.single_goal and np.allclose(single.single_goal_position, [0.17, 0.6, 0.03])
