@@ -320,7 +320,8 @@ def brax_html(env, episodes: list[dict], goal_indices, success_radius) -> str:
             }
         ]
         for x, goal in zip(data["states"]["x"], goals, strict=True):
-            x["pos"].append([float(goal[0]), float(goal[1]), 0.0])
+            height = float(goal[2]) if len(goal) > 2 else 0.0  # 3-D goals: the arm tasks
+            x["pos"].append([float(goal[0]), float(goal[1]), height])
             x["rot"].append([1.0, 0.0, 0.0, 0.0])
     return html.render_from_json(json.dumps(data), height=480, colab=False, base_url=None)
 
