@@ -14,6 +14,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.ant_objects import AntBall, AntPush
+from envs.arm import ArmBinpick, ArmPush, ArmReach
 from envs.basic_goal import HalfCheetahGoal, PusherGoal, ReacherGoal
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
@@ -23,6 +24,7 @@ from envs.registry import (
     OWN_NAMES,
     EnvSpec,
     backends_for,
+    compiler_options,
     goal_names,
     is_goal_conditioned,
     make,
@@ -46,6 +48,7 @@ __all__ = [
     "PointReach",
     "State",
     "backends_for",
+    "compiler_options",
     "goal_names",
     "is_goal_conditioned",
     "make",
@@ -57,4 +60,7 @@ __all__ = [
     "ReacherGoal",
     "AntBall",
     "AntPush",
+    "ArmBinpick",
+    "ArmPush",
+    "ArmReach",
 ]

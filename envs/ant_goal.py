@@ -20,7 +20,14 @@ import numpy as np
 from brax.envs.base import PipelineEnv, State
 from brax.io import mjcf
 
-from envs.goal import GOAL_EPISODE_METRICS, MazeMixin, add_walls, goal_metrics, sample_on_circle
+from envs.goal import (
+    GOAL_EPISODE_METRICS,
+    MazeMixin,
+    add_walls,
+    checked_success_radius,
+    goal_metrics,
+    sample_on_circle,
+)
 
 # (name, x sign, y sign) of each leg's outward direction.
 _LEGS = (("front_left", 1, 1), ("front_right", -1, 1), ("back_left", -1, -1), ("back_right", 1, -1))
@@ -195,11 +202,7 @@ class _GoalAnt(PipelineEnv):
         backend: str,
         **kwargs,
     ):
-        if backend not in self.backends:
-            raise ValueError(
-                f"backend {backend!r} does not work for {type(self).__name__};"
-                f" choose one of {self.backends}"
-            )
+        radius = checked_success_radius(self, backend, success_radius)
         sys = mjcf.loads(xml)
         n_frames = 5
         # Same per-pipeline numerics as brax's own ant: spring and positional need a smaller
@@ -222,10 +225,7 @@ class _GoalAnt(PipelineEnv):
             )
         kwargs.setdefault("n_frames", n_frames)
         super().__init__(sys=sys, backend=backend, **kwargs)
-        radius = self.default_success_radius if success_radius is None else success_radius
-        if not radius > 0:
-            raise ValueError(f"success_radius must be positive, got {radius}")
-        self.success_radius = float(radius)
+        self.success_radius = radius
         if max(self.achieved_goal_indices) >= self.sys.q_size():
             raise ValueError("achieved_goal_indices must index q, the observation's first part")
         self.single_goal = single_goal

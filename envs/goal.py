@@ -371,6 +371,23 @@ def sample_on_circle(rng: jax.Array, radius: float) -> jax.Array:
     return radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
 
 
+def checked_success_radius(env, backend: str, success_radius: float | None) -> float:
+    """The success radius a goal task is built with (None: its `default_success_radius`),
+    after refusing a `backend` outside the task's `backends` and a radius that is not positive.
+    Every goal task of purerl's calls it first thing in `__init__`."""
+    if backend not in env.backends:
+        raise ValueError(
+            f"{type(env).__name__} does not work with backend {backend!r}; "
+            f"choose one of {', '.join(env.backends)}"
+        )
+    if success_radius is not None and not success_radius > 0:
+        raise ValueError(
+            f"success_radius must be positive, got {success_radius}; leave it None for the "
+            f"default {env.default_success_radius}"
+        )
+    return float(env.default_success_radius if success_radius is None else success_radius)
+
+
 class GoalConditioned:
     """Makes a brax environment goal-conditioned while keeping its dynamics.
 
@@ -402,19 +419,9 @@ class GoalConditioned:
         backend: str = "generalized",
         **kwargs,
     ):
-        if backend not in self.backends:
-            raise ValueError(
-                f"{type(self).__name__} does not work with backend {backend!r}; "
-                f"choose one of {', '.join(self.backends)}"
-            )
-        if success_radius is not None and success_radius <= 0:
-            raise ValueError(
-                f"success_radius must be positive, got {success_radius}; leave it None for "
-                f"the default {self.default_success_radius}"
-            )
+        radius = checked_success_radius(self, backend, success_radius)
         super().__init__(backend=backend, **kwargs)
-        radius = self.default_success_radius if success_radius is None else success_radius
-        self.success_radius = float(radius)
+        self.success_radius = radius
         self.single_goal = single_goal
 
     def _state_features(self, pipeline_state) -> jax.Array:

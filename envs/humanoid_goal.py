@@ -13,7 +13,14 @@ from brax.envs.humanoid import Humanoid
 from brax.io import mjcf
 from etils import epath
 
-from envs.goal import GOAL_EPISODE_METRICS, MazeMixin, add_walls, goal_metrics, sample_on_circle
+from envs.goal import (
+    GOAL_EPISODE_METRICS,
+    MazeMixin,
+    add_walls,
+    checked_success_radius,
+    goal_metrics,
+    sample_on_circle,
+)
 
 # Collision bits: brax's humanoid has contype 1 on its feet only and the floor conaffinity 1,
 # so only feet touch the floor. Walls use a second bit that every body geom carries: the whole
@@ -52,6 +59,8 @@ class _GoalHumanoid(Humanoid):
 
     achieved_goal_indices = (0, 1)
     episode_metrics = GOAL_EPISODE_METRICS
+    default_success_radius = 0.5
+    backends = ("generalized", "spring", "positional", "mjx")
 
     def __init__(
         self,
@@ -61,13 +70,14 @@ class _GoalHumanoid(Humanoid):
         xml: str | None = None,
         **kwargs,
     ):
+        radius = checked_success_radius(self, backend, success_radius)
         kwargs["exclude_current_positions_from_observation"] = False
         super().__init__(backend=backend, **kwargs)
         if xml is not None:
             # brax's Humanoid tunes the timestep, solver (`opt`) and gears (`actuator`) per
             # backend on the model it loads; carry those over to ours.
             self.sys = mjcf.loads(xml).replace(opt=self.sys.opt, actuator=self.sys.actuator)
-        self.success_radius = 0.5 if success_radius is None else float(success_radius)
+        self.success_radius = radius
         self.single_goal = single_goal
         size = self.observation_size
         self.goal_indices = (size - 2, size - 1)

@@ -11,6 +11,7 @@ from brax.envs.base import Env
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.ant_objects import AntBall, AntPush
+from envs.arm import ArmBinpick, ArmPush, ArmReach
 from envs.basic_goal import HalfCheetahGoal, PusherGoal, ReacherGoal
 from envs.classic import CartPole, PointReach
 from envs.humanoid_goal import HumanoidGoal, HumanoidMaze
@@ -51,6 +52,12 @@ _OWN_BRAX: dict[str, Callable[..., Env]] = {
     # Ant with a movable object (issue 11): JaxGCRL's Ant Soccer and AntPush.
     "ant_ball": AntBall,
     "ant_push": AntPush,
+    # Arm tasks of the depth-scaling paper (issue 11): 7-joint arm, MJX only.
+    "arm_reach": ArmReach,
+    "arm_push_easy": functools.partial(ArmPush, difficulty="easy"),
+    "arm_push_hard": functools.partial(ArmPush, difficulty="hard"),
+    "arm_binpick_easy": functools.partial(ArmBinpick, difficulty="easy"),
+    "arm_binpick_hard": functools.partial(ArmBinpick, difficulty="hard"),
 }
 _OWN = {**_OWN_JAX, **_OWN_BRAX}
 OWN_NAMES = tuple(sorted(_OWN))
@@ -165,6 +172,23 @@ def _unwrap(env) -> object:
             env = env.env
         else:
             return env
+
+
+def compiler_options(env: Env | str) -> dict[str, object] | None:
+    """XLA options for `jax.jit(..., compiler_options=...)` of a program that steps `env` (an
+    environment, possibly wrapped, or a name for `make`, known without building it) on JAX's
+    current default backend: the environment's `cpu_compiler_options` on a CPU, None (XLA's
+    defaults) otherwise or when it declares none.
+
+    They apply to that one program, not to the process: the arm tasks turn XLA:CPU's fusion
+    emitters off, without which a batch of arms steps ~100x slower, while the same setting
+    slows the networks of other programs down.
+    """
+    import jax
+
+    inner = _own_class(env) if isinstance(env, str) else _unwrap(env)
+    options = getattr(inner, "cpu_compiler_options", None)
+    return dict(options) if options and jax.default_backend() == "cpu" else None
 
 
 def spec(env: Env) -> EnvSpec:

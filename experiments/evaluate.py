@@ -48,7 +48,8 @@ def evaluate(loaded: policy.Policy, seed: int) -> dict[str, float]:
     import jax
 
     state = loaded.state.replace(key=jax.random.PRNGKey(seed))
-    _, metrics = jax.jit(loaded.trainer.evaluate)(state)
+    trainer = loaded.trainer
+    _, metrics = jax.jit(trainer.evaluate, compiler_options=trainer.compiler_options)(state)
     return {name: float(value) for name, value in jax.device_get(metrics).items()}
 
 

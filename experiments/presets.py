@@ -263,6 +263,13 @@ PAPER_SUITE = (
     ("pusher_easy", "generalized", 1000),
     ("pusher_hard", "generalized", 1000),
     ("half_cheetah_goal", "generalized", 1000),
+    # The arm tasks run only on mjx (envs/arm.py); JaxGCRL's shorter 100/150-step episodes
+    # are `--episode-length` away.
+    ("arm_reach", "mjx", 1000),
+    ("arm_push_easy", "mjx", 1000),
+    ("arm_push_hard", "mjx", 1000),
+    ("arm_binpick_easy", "mjx", 1000),
+    ("arm_binpick_hard", "mjx", 1000),
 )
 for _env, _backend, _length in PAPER_SUITE:
     PRESETS[crl_preset_name(_env)] = Preset(

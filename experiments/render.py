@@ -100,7 +100,8 @@ def rollout(loaded: policy.Policy, episodes: int, seed: int, brax_env: bool) -> 
         return keep(first), steps
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    first, steps = jax.device_get(jax.jit(run)(keys))
+    run = jax.jit(run, compiler_options=trainer.compiler_options)
+    first, steps = jax.device_get(run(keys))
     frames = jax.tree.map(lambda a, b: np.concatenate([a[None], b]), first, steps)  # (T+1, N)
     result = []
     for episode in range(episodes):

@@ -339,13 +339,22 @@ def _train(trainer, mesh, preset: str, spec: RunSpec, run_dir: RunDir, resume: b
     key = jax.random.PRNGKey(config.train.seed)
     shardings = parallel.state_shardings(jax.eval_shape(trainer.init, key), mesh, config.agent)
     out = (shardings, parallel.replicated(mesh))
-    state = jax.jit(trainer.init, out_shardings=shardings)(key)
+    options = trainer.compiler_options
+    state = jax.jit(trainer.init, out_shardings=shardings, compiler_options=options)(key)
     iterations = config.train.iterations_per_eval
     # Donating the state lets XLA update it in place (a replay buffer can be most of it)
     # instead of holding an input and an output copy.
-    run = jax.jit(trainer.run_iterations, static_argnums=1, donate_argnums=0, out_shardings=out)
+    run = jax.jit(
+        trainer.run_iterations,
+        static_argnums=1,
+        donate_argnums=0,
+        out_shardings=out,
+        compiler_options=options,
+    )
     run = run.lower(state, iterations).compile()
-    evaluate = jax.jit(trainer.evaluate, donate_argnums=0, out_shardings=out)
+    evaluate = jax.jit(
+        trainer.evaluate, donate_argnums=0, out_shardings=out, compiler_options=options
+    )
     evaluate = evaluate.lower(state).compile()
     compile_time = time.perf_counter() - start
 

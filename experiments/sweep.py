@@ -388,6 +388,7 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
     import jax
     import jax.numpy as jnp
 
+    import envs
     from purerl import Trainer
     from purerl.config import to_dict
 
@@ -408,7 +409,9 @@ def run_vmap(jobs: list[Job], preset: str) -> list[str]:
             for name in fields
         }
         start = time.perf_counter()
-        compiled = jax.jit(jax.vmap(train)).lower(keys, values).compile()
+        options = envs.compiler_options(config.env.name)
+        program = jax.jit(jax.vmap(train), compiler_options=options)
+        compiled = program.lower(keys, values).compile()
         compile_time = time.perf_counter() - start
         start = time.perf_counter()
         metrics = jax.device_get(compiled(keys, values))

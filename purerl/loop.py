@@ -56,6 +56,9 @@ class Trainer:
         self.env = envs.AutoResetBatch(episodic, train.num_envs)
         self.eval_env = episodic
         self.spec = envs.spec(env)
+        # XLA options for jitting this trainer's programs (`envs.compiler_options`): None
+        # except for environments that need their own, such as the arm tasks on a CPU.
+        self.compiler_options = envs.compiler_options(env)
         self.agent = agent if agent is not None else build_agent(config, self.spec)
 
     def init(self, key: jax.Array) -> TrainState:

@@ -169,6 +169,7 @@ def test_every_preset_validates():
         "crl-point-umaze-million",
     } | {crl_preset_name(env) for env, _, _ in PAPER_SUITE}
     assert "crl-ant-hardestmaze" in gpu and "crl-point-hardestmaze" in PRESETS
+    assert "crl-arm-binpick-hard" in gpu and "crl-arm-reach" in gpu
 
 
 def test_crl_presets_fit_their_environments():

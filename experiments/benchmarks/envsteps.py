@@ -50,9 +50,10 @@ def bench_env(name: str, num_envs: int, args: argparse.Namespace, timer: Timer) 
     run = random_action_run(
         batched.step, num_envs, spec.action_size, args.steps, 1, spec.num_actions
     )
-    run = jax.jit(run)
+    options = envs.compiler_options(env)
+    run = jax.jit(run, compiler_options=options)
     key = jax.random.PRNGKey(0)
-    state0 = jax.jit(batched.reset)(key)
+    state0 = jax.jit(batched.reset, compiler_options=options)(key)
 
     def make_args(i: int, prev):
         return (state0 if prev is None else prev[0], jax.random.fold_in(key, i))
