@@ -294,7 +294,7 @@ def test_envsteps_times_each_environment_and_reports_failures(tmp_path, capsys):
     assert "| cartpole | jax | 4 | 1 |" in table and "| point_umaze | jax | 4 | 2 |" in table
     # A backend an environment lacks fails that environment only, with the reason.
     rows = envsteps.main(argv[:-2] + ["--backend", "mjx"])
-    assert all("error" in r and "pure JAX" in r["error"] for r in rows)
+    assert all("error" in r and "pure JAX" in r["error"] and r["backend"] == "mjx" for r in rows)
     with pytest.raises(SystemExit) as exit_info:
         envsteps.main(["--envs", "no_such_env"])
     assert exit_info.value.code == 2

@@ -41,9 +41,10 @@ def backend_for(name: str, requested: str | None) -> str:
     return next(b for b in PREFERRED_BACKENDS if b in supported)
 
 
-def bench_env(name: str, num_envs: int, args: argparse.Namespace, timer: Timer) -> dict:
-    """One environment at one batch size: compile time and median env steps/s."""
-    backend = backend_for(name, args.backend)
+def bench_env(
+    name: str, backend: str, num_envs: int, args: argparse.Namespace, timer: Timer
+) -> dict:
+    """One environment on `backend` at one batch size: compile time and median env steps/s."""
     env = envs.make(name, backend=None if backend == "jax" else backend)
     spec = envs.spec(env)
     batched = envs.AutoResetBatch(envs.EpisodeTracker(env, args.episode_length), num_envs)
@@ -122,13 +123,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     timer = Timer(repeats=args.repeats, max_retries=args.max_retries)
     rows = []
     for name in args.envs:
+        backend = backend_for(name, args.backend)
         for n in args.num_envs:
             try:
-                rows.append(bench_env(name, n, args, timer))
+                rows.append(bench_env(name, backend, n, args, timer))
             except Exception as error:  # noqa: BLE001 - reported, and the others still run
                 log(f"{name} x {n} failed:\n{traceback.format_exc()}")
                 message = f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
-                rows.append(dict(env=name, backend=args.backend, num_envs=n, error=message))
+                rows.append(dict(env=name, backend=backend, num_envs=n, error=message))
                 break
     table = markdown(rows, args)
     print(table)
