@@ -253,3 +253,35 @@ def test_processes_with_different_configs_or_an_uneven_split_stop(tmp_path):
         assert code == 2, err
         assert "--num-devices 0" in err
     assert not run_dir.exists()
+
+
+def test_zero_size_arrays_keep_their_sharding_through_a_checkpoint(tmp_path):
+    """An MJX state sharded over devices holds zero-size arrays (`act` is (num_envs, 0)),
+    which orbax refuses: they are left out on save and rebuilt on restore with the sharding
+    the resumed run asks for, next to the sharded arrays orbax restores."""
+    code = f"""
+from typing import NamedTuple
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+from experiments.checkpoint import Checkpoints
+class State(NamedTuple):
+    iteration: jax.Array
+    act: jax.Array
+    q: jax.Array
+mesh = jax.make_mesh((2,), ("envs",))
+split = NamedSharding(mesh, PartitionSpec("envs"))
+state = State(jnp.asarray(3, jnp.int32), jax.device_put(jnp.zeros((4, 0)), split),
+              jax.device_put(jnp.arange(8.0).reshape(4, 2), split))
+checkpoints = Checkpoints({str(tmp_path / "checkpoints")!r})
+checkpoints.save(state, {{"evaluations": 1}})
+restored, progress = checkpoints.restore_latest(state)
+act, q = restored.act, restored.q
+print(act.shape, act.dtype, act.sharding == split, len(act.addressable_shards))
+print(q.sharding == split, np.array_equal(np.asarray(q), np.arange(8.0).reshape(4, 2)))
+print(progress["evaluations"])
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=TWO_DEVICES, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["(4, 0) float32 True 2", "True True", "1"]
