@@ -428,6 +428,12 @@ class GoalConditioned:
         """The observation before the goal, shape (goal_indices[0],)."""
         raise NotImplementedError
 
+    def _stepped_features(self, stepped: State) -> jax.Array:
+        """The observation before the goal after a step, from the brax environment's stepped
+        state: `_state_features` of its physics unless overridden (the humanoid's includes
+        the action's actuator forces, which only brax's own observation has)."""
+        return self._state_features(stepped.pipeline_state)
+
     def _sample_goal(self, rng: jax.Array) -> jax.Array:
         """A commanded goal when not `single_goal`, shape (len(goal_indices),)."""
         raise NotImplementedError
@@ -445,8 +451,9 @@ class GoalConditioned:
         else:
             goal = self._sample_goal(goal_key).astype(jnp.float32)
         zero = jnp.zeros((), jnp.float32)
-        state = State(self._start(start_key, goal), jnp.zeros(0), zero, zero, {}, {"goal": goal})
-        return self._with_goal(state)
+        pipeline_state = self._start(start_key, goal)
+        state = State(pipeline_state, jnp.zeros(0), zero, zero, {}, {"goal": goal})
+        return self._with_goal(state, self._state_features(pipeline_state))
 
     def step(self, state: State, action: jax.Array) -> State:
         """The brax environment's step; reward = success, the goal appended to the observation."""
@@ -454,12 +461,12 @@ class GoalConditioned:
         # one so the episode's metrics keep their structure.
         stepped = super().step(state.replace(metrics={}), jnp.clip(action, -1.0, 1.0))
         return self._with_goal(
-            state.replace(pipeline_state=stepped.pipeline_state, done=stepped.done)
+            state.replace(pipeline_state=stepped.pipeline_state, done=stepped.done),
+            self._stepped_features(stepped),
         )
 
-    def _with_goal(self, state: State) -> State:
+    def _with_goal(self, state: State, features: jax.Array) -> State:
         goal = state.info["goal"]
-        features = self._state_features(state.pipeline_state)
         achieved = features[jnp.asarray(self.achieved_goal_indices)]
         distance, success = goal_metrics(achieved, goal, self.success_radius)
         return state.replace(

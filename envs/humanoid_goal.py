@@ -13,14 +13,7 @@ from brax.envs.humanoid import Humanoid
 from brax.io import mjcf
 from etils import epath
 
-from envs.goal import (
-    GOAL_EPISODE_METRICS,
-    MazeMixin,
-    add_walls,
-    checked_success_radius,
-    goal_metrics,
-    sample_on_circle,
-)
+from envs.goal import GoalConditioned, MazeMixin, add_walls, sample_on_circle
 
 # Collision bits: brax's humanoid has contype 1 on its feet only and the floor conaffinity 1,
 # so only feet touch the floor. Walls use a second bit that every body geom carries: the whole
@@ -44,9 +37,9 @@ def humanoid_maze_mjcf(walls, wall_height: float) -> str:
     )
 
 
-class _GoalHumanoid(Humanoid):
-    """brax's `Humanoid` (positions kept in the observation) plus a goal for the torso;
-    subclasses choose start and goal.
+class _GoalHumanoid(GoalConditioned, Humanoid):
+    """brax's `Humanoid` (positions kept in the observation) plus a goal for the torso,
+    through `GoalConditioned`; subclasses choose start and goal.
 
     Observation (248,) float32 = brax's humanoid observation with current positions included
     (q (24, torso x, y first), qd (23), com inertia (110), com velocity (66), actuator forces
@@ -58,7 +51,6 @@ class _GoalHumanoid(Humanoid):
     """
 
     achieved_goal_indices = (0, 1)
-    episode_metrics = GOAL_EPISODE_METRICS
     default_success_radius = 0.5
     backends = ("generalized", "spring", "positional", "mjx")
 
@@ -70,59 +62,34 @@ class _GoalHumanoid(Humanoid):
         xml: str | None = None,
         **kwargs,
     ):
-        radius = checked_success_radius(self, backend, success_radius)
         kwargs["exclude_current_positions_from_observation"] = False
-        super().__init__(backend=backend, **kwargs)
+        super().__init__(success_radius, single_goal, backend, **kwargs)
         if xml is not None:
             # brax's Humanoid tunes the timestep, solver (`opt`) and gears (`actuator`) per
             # backend on the model it loads; carry those over to ours.
             self.sys = mjcf.loads(xml).replace(opt=self.sys.opt, actuator=self.sys.actuator)
-        self.success_radius = radius
-        self.single_goal = single_goal
         size = self.observation_size
         self.goal_indices = (size - 2, size - 1)
-
-    def _sample_goal(self, rng: jax.Array) -> jax.Array:
-        """Commanded goal when not `single_goal`, shape (2,)."""
-        raise NotImplementedError
 
     def _sample_start_xy(self, rng: jax.Array, goal: jax.Array) -> jax.Array | None:
         """Torso (x, y) at reset before brax's reset noise, shape (2,); None: the origin."""
         return None
 
-    def reset(self, rng: jax.Array) -> State:
-        """brax's humanoid reset, moved to a fresh start, plus a fresh goal (the fixed one
-        with `single_goal`)."""
-        body_key, start_key, goal_key = jax.random.split(rng, 3)
-        state = super().reset(body_key)
-        if self.single_goal:
-            goal = jnp.asarray(self.single_goal_position, jnp.float32)
-        else:
-            goal = self._sample_goal(goal_key).astype(jnp.float32)
+    def _start(self, rng: jax.Array, goal: jax.Array):
+        """brax's humanoid reset (noise on q and qd), moved to `_sample_start_xy`."""
+        body_key, start_key = jax.random.split(rng)
+        body = super()._start(body_key, goal)
         start = self._sample_start_xy(start_key, goal)
-        if start is not None:
-            # Rebuilt from brax's noisy q and qd; under jit the first build is dead code.
-            body = state.pipeline_state
-            pipeline_state = self.pipeline_init(body.q.at[:2].add(start), body.qd)
-            obs = self._get_obs(pipeline_state, jnp.zeros(self.sys.act_size()))
-            state = state.replace(pipeline_state=pipeline_state, obs=obs)
-        return self._with_goal(state, goal, jnp.zeros((), jnp.float32))
+        if start is None:
+            return body
+        return self.pipeline_init(body.q.at[:2].add(start), body.qd)
 
-    def step(self, state: State, action: jax.Array) -> State:
-        """brax's humanoid step; the reward is replaced by goal success."""
-        goal = state.info["goal"]
-        state = super().step(state, jnp.clip(action, -1.0, 1.0))
-        return self._with_goal(state, goal, state.done)
+    def _state_features(self, pipeline_state) -> jax.Array:
+        # At rest: brax's observation with no actuator force, as brax's reset gives.
+        return self._get_obs(pipeline_state, jnp.zeros(self.sys.act_size()))
 
-    def _with_goal(self, state: State, goal: jax.Array, done: jax.Array) -> State:
-        distance, success = goal_metrics(state.pipeline_state.q[:2], goal, self.success_radius)
-        return state.replace(
-            obs=jnp.concatenate([state.obs, goal]).astype(jnp.float32),
-            reward=success,
-            done=jnp.asarray(done, jnp.float32),
-            metrics=dict(state.metrics, distance=distance, success=success),
-            info=dict(state.info, goal=goal),
-        )
+    def _stepped_features(self, stepped: State) -> jax.Array:
+        return stepped.obs  # brax's, with the actuator forces of the action just taken
 
     @property
     def observation_size(self) -> int:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from brax.envs.humanoid import Humanoid
 
 import envs
 from envs.goal import GOAL_EPISODE_METRICS, LAYOUTS, MazeLayout, path_distances
@@ -295,3 +296,16 @@ def test_humanoid_goal_builds_and_resets():
     np.testing.assert_array_equal(state.obs[:2], state.pipeline_state.q[:2])
     np.testing.assert_allclose(np.linalg.norm(state.obs[-2:]), 5.0, rtol=1e-5)
     assert set(state.metrics) >= {"distance", "success"}
+
+    # A step's observation is brax's humanoid observation (actuator forces of the action
+    # taken included) followed by the unchanged goal; the start's has zero actuator force.
+    @jax.jit
+    def ours_and_brax(state, action):
+        brax_state = state.replace(obs=state.obs[:-2], metrics={})
+        return env.step(state, action), Humanoid.step(env, brax_state, action)
+
+    action = jnp.linspace(-1.0, 1.0, env.action_size)
+    stepped, brax_stepped = ours_and_brax(state, action)
+    np.testing.assert_allclose(stepped.obs[:-2], brax_stepped.obs, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(stepped.obs[-2:], state.obs[-2:])
+    assert np.abs(stepped.obs[-25:-2]).max() > 0 and not state.obs[-25:-2].any()
