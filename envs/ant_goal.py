@@ -25,7 +25,8 @@ from envs.goal import (
     MazeMixin,
     add_walls,
     checked_success_radius,
-    goal_metrics,
+    goal_start_state,
+    goal_step_state,
     sample_on_circle,
 )
 
@@ -263,37 +264,20 @@ class _GoalAnt(PipelineEnv):
         ant_qd = noise * jax.random.normal(qd_key, (ANT_QD_SIZE,))
         qd = jnp.zeros(self.sys.qd_size()).at[:ANT_QD_SIZE].set(ant_qd)
         pipeline_state = self.pipeline_init(self._place_objects(q, goal, object_key), qd)
-        distance, success = goal_metrics(
-            self._achieved_goal(pipeline_state), goal, self.success_radius
-        )
-        zero = jnp.zeros((), jnp.float32)
-        return State(
-            pipeline_state,
-            self._observe(pipeline_state, goal),
-            success,
-            zero,
-            {"distance": distance, "success": success},
-            {"goal": goal},
-        )
+        obs = self._observe(pipeline_state, goal)
+        achieved = self._achieved_goal(pipeline_state)
+        return goal_start_state(pipeline_state, obs, achieved, goal, self.success_radius)
 
     def step(self, state: State, action: jax.Array) -> State:
         """Applies the torques for `n_frames` physics steps; done when the torso height leaves
         (0.2, 1.0)."""
         pipeline_state = self.pipeline_step(state.pipeline_state, jnp.clip(action, -1.0, 1.0))
-        goal = state.info["goal"]
-        distance, success = goal_metrics(
-            self._achieved_goal(pipeline_state), goal, self.success_radius
-        )
         z = pipeline_state.x.pos[0, 2]
         low, high = TORSO_HEIGHT_RANGE
         done = ((z < low) | (z > high)).astype(jnp.float32)
-        return state.replace(
-            pipeline_state=pipeline_state,
-            obs=self._observe(pipeline_state, goal),
-            reward=success,
-            done=done,
-            metrics=dict(state.metrics, distance=distance, success=success),
-        )
+        obs = self._observe(pipeline_state, state.info["goal"])
+        achieved = self._achieved_goal(pipeline_state)
+        return goal_step_state(state, pipeline_state, obs, achieved, self.success_radius, done)
 
     def _observe(self, pipeline_state, goal: jax.Array) -> jax.Array:
         return jnp.concatenate([pipeline_state.q, pipeline_state.qd, goal]).astype(jnp.float32)

@@ -64,7 +64,12 @@ import numpy as np
 from brax.envs.base import PipelineEnv, State
 from brax.io import mjcf
 
-from envs.goal import GOAL_EPISODE_METRICS, checked_success_radius, goal_metrics
+from envs.goal import (
+    GOAL_EPISODE_METRICS,
+    checked_success_radius,
+    goal_start_state,
+    goal_step_state,
+)
 
 # Panda kinematics, modified Denavit-Hartenberg parameters (a_{i-1}, d_i, alpha_{i-1}) per
 # joint; body i sits at RotX(alpha) TransX(a) TransZ(d) in body i-1's frame and turns about
@@ -360,29 +365,17 @@ class _Arm(PipelineEnv):
             goal = jnp.asarray(self.single_goal_position)
         else:
             goal = self.goal_region.sample(goal_key)
-        distance, success = goal_metrics(self._achieved(pipeline_state), goal, self.success_radius)
-        zero = jnp.zeros((), jnp.float32)
-        return State(
-            pipeline_state,
-            self._observe(pipeline_state, goal),
-            success,
-            zero,
-            {"distance": distance, "success": success},
-            {"goal": goal},
-        )
+        obs = self._observe(pipeline_state, goal)
+        achieved = self._achieved(pipeline_state)
+        return goal_start_state(pipeline_state, obs, achieved, goal, self.success_radius)
 
     def step(self, state: State, action: jax.Array) -> State:
         """Sets the servo targets from `action` and runs `n_frames` physics steps; never
         done (episodes end by time limit)."""
         pipeline_state = self.pipeline_step(state.pipeline_state, self._targets(action))
-        goal = state.info["goal"]
-        distance, success = goal_metrics(self._achieved(pipeline_state), goal, self.success_radius)
-        return state.replace(
-            pipeline_state=pipeline_state,
-            obs=self._observe(pipeline_state, goal),
-            reward=success,
-            metrics=dict(state.metrics, distance=distance, success=success),
-        )
+        obs = self._observe(pipeline_state, state.info["goal"])
+        achieved = self._achieved(pipeline_state)
+        return goal_step_state(state, pipeline_state, obs, achieved, self.success_radius)
 
     def _observe(self, pipeline_state, goal: jax.Array) -> jax.Array:
         return jnp.concatenate(self._features(pipeline_state) + [goal]).astype(jnp.float32)

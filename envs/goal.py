@@ -365,6 +365,37 @@ def goal_metrics(
     return distance, success
 
 
+def goal_start_state(
+    pipeline_state, obs: jax.Array, achieved: jax.Array, goal: jax.Array, success_radius: float
+) -> State:
+    """The State a goal task's episode starts in: reward = success at `achieved`, not done,
+    metrics "distance" and "success", the commanded goal in `info["goal"]`."""
+    distance, success = goal_metrics(achieved, goal, success_radius)
+    zero = jnp.zeros((), jnp.float32)
+    metrics = {"distance": distance, "success": success}
+    return State(pipeline_state, obs, success, zero, metrics, {"goal": goal})
+
+
+def goal_step_state(
+    state: State,
+    pipeline_state,
+    obs: jax.Array,
+    achieved: jax.Array,
+    success_radius: float,
+    done: jax.Array | None = None,
+) -> State:
+    """`state` after a step to `pipeline_state`: reward = success at `achieved` against
+    `state.info["goal"]`, metrics updated, `done` replaced when given."""
+    distance, success = goal_metrics(achieved, state.info["goal"], success_radius)
+    state = state.replace(
+        pipeline_state=pipeline_state,
+        obs=obs,
+        reward=success,
+        metrics=dict(state.metrics, distance=distance, success=success),
+    )
+    return state if done is None else state.replace(done=done)
+
+
 def sample_on_circle(rng: jax.Array, radius: float) -> jax.Array:
     """A point uniform on the circle of `radius` around the origin, shape (2,) float32."""
     angle = jax.random.uniform(rng, (), minval=0.0, maxval=2 * jnp.pi, dtype=jnp.float32)
@@ -466,14 +497,11 @@ class GoalConditioned:
         )
 
     def _with_goal(self, state: State, features: jax.Array) -> State:
-        goal = state.info["goal"]
+        obs = jnp.concatenate([features, state.info["goal"]]).astype(jnp.float32)
         achieved = features[jnp.asarray(self.achieved_goal_indices)]
-        distance, success = goal_metrics(achieved, goal, self.success_radius)
-        return state.replace(
-            obs=jnp.concatenate([features, goal]).astype(jnp.float32),
-            reward=success,
-            done=jnp.asarray(state.done, jnp.float32),
-            metrics=dict(state.metrics, distance=distance, success=success),
+        done = jnp.asarray(state.done, jnp.float32)
+        return goal_step_state(
+            state, state.pipeline_state, obs, achieved, self.success_radius, done
         )
 
     @property
