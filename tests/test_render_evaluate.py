@@ -208,3 +208,27 @@ def test_bad_input_is_one_line_listing_what_exists(maze_run, tmp_path, capsys):
     for argv in ([], [str(maze_run), "--episodes", "0"], [str(maze_run), "--checkpoint", "x"]):
         assert render.main(argv) == 2
         assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_every_entry_point_compiles_with_the_environments_compiler_options(
+    maze_run, tmp_path, monkeypatch
+):
+    """An environment's `cpu_compiler_options` reach every jax.jit that steps it: an option
+    XLA does not know makes run, evaluate, render and bench-envs fail naming it (the arm
+    tasks rely on this path to turn XLA:CPU's fusion emitters off)."""
+    from envs.maze import PointMaze
+    from experiments import run
+    from experiments.benchmarks import envsteps
+
+    monkeypatch.setattr(PointMaze, "cpu_compiler_options", {"xla_no_such_option": True}, False)
+    bogus = "No such compile option: 'xla_no_such_option'"
+    with pytest.raises(Exception, match=bogus):
+        evaluate.main([str(maze_run), "--episodes", "2"])
+    with pytest.raises(Exception, match=bogus):
+        render.main([str(maze_run), "--episodes", "1", "--out", str(tmp_path / "m.gif")])
+    argv = ["ppo-point-reach", "--name", "point_umaze", "--total-env-steps", "1024"]
+    argv += ["--num-envs", "16", "--unroll-length", "16", "--num-evals", "2", "--quiet"]
+    with pytest.raises(Exception, match=bogus):
+        run.main([*argv, "--run-dir", str(tmp_path / "run")])
+    rows = envsteps.main(["--envs", "point_umaze", "--num-envs", "4", "--steps", "2"])
+    assert bogus in rows[0]["error"]
