@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
 from brax import envs as brax_envs
 from brax.envs.base import Env
 
@@ -184,8 +185,6 @@ def compiler_options(env: Env | str) -> dict[str, object] | None:
     emitters off, without which a batch of arms steps ~100x slower, while the same setting
     slows the networks of other programs down.
     """
-    import jax
-
     inner = _own_class(env) if isinstance(env, str) else _unwrap(env)
     options = getattr(inner, "cpu_compiler_options", None)
     return dict(options) if options and jax.default_backend() == "cpu" else None
