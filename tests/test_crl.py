@@ -13,6 +13,7 @@ from purerl import Config, ConfigError, CRLConfig, EnvConfig, TrainConfig, Train
 from purerl.agents.crl.config import ContrastiveObjective, Energy
 from purerl.agents.crl.loss import ENERGIES, ENERGY_NAMES, OBJECTIVE_NAMES, OBJECTIVES
 from purerl.goals import goal_layout
+from tests.compiling import OPTIMISED
 
 SMALL = Config(
     EnvConfig("point_umaze", episode_length=20),
@@ -203,7 +204,7 @@ def test_crl_learns_point_umaze():
     config = PRESETS["crl-point-umaze"].config
     train = dataclasses.replace(config.train, total_env_steps=128_000, num_evals=4)
     trainer = Trainer(dataclasses.replace(config, train=train))
-    _, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
+    _, metrics = jax.jit(trainer.train, compiler_options=OPTIMISED)(jax.random.PRNGKey(0))
     success = np.asarray(metrics["eval/success_rate"])
     assert success[-1] >= 0.75, success
     assert float(metrics["eval/time_at_goal"][-1]) >= 50.0, metrics["eval/time_at_goal"]

@@ -8,7 +8,7 @@ from tests.test_cli import ROOT
 
 
 @pytest.mark.slow
-def test_quickstart_notebook_executes():
+def test_quickstart_notebook_executes(optimised_subprocesses):
     notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(ROOT)}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]

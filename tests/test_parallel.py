@@ -12,11 +12,13 @@ import time
 
 import pytest
 
+from tests.compiling import with_flags
 from tests.test_cli import ROOT, run_cli
 
 
 def devices_env(count):
-    return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+    flags = with_flags(os.environ, f"--xla_force_host_platform_device_count={count}")
+    return {**os.environ, "XLA_FLAGS": flags}
 
 
 TWO_DEVICES = devices_env(2)

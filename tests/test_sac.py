@@ -19,6 +19,7 @@ from purerl.agents import registry
 from purerl.agents.sac.agent import SACAgent
 from purerl.agents.sac.loss import critic_loss, polyak, soft_target
 from purerl.replay import init_buffer, insert
+from tests.compiling import OPTIMISED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -260,7 +261,7 @@ def test_sac_her_learns_point_umaze():
 
     config = PRESETS["sac-her-point-umaze"].config
     trainer = Trainer(config)
-    _, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
+    _, metrics = jax.jit(trainer.train, compiler_options=OPTIMISED)(jax.random.PRNGKey(0))
     success = np.asarray(metrics["eval/success_rate"])
     assert success[-1] >= 0.5, success
     assert float(metrics["eval/time_at_goal"][-1]) >= 35.0, metrics["eval/time_at_goal"]

@@ -14,6 +14,7 @@ import pytest
 from experiments.presets import PRESETS
 from purerl import Trainer
 from purerl.config import replace
+from tests.compiling import OPTIMISED
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2**17
@@ -40,7 +41,7 @@ def finite_summary(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_ppo_million_preset_at_2_17_environments(tmp_path):
+def test_ppo_million_preset_at_2_17_environments(tmp_path, optimised_subprocesses):
     """One iteration of 2^17 x 8 = 1,048,576 env steps and an evaluation, through the CLI."""
     run_dir = tmp_path / "ppo"
     args = ["--num-envs", str(N), "--total-env-steps", str(N * 8), "--num-evals", "1"]
@@ -52,7 +53,7 @@ def test_ppo_million_preset_at_2_17_environments(tmp_path):
 
 
 @pytest.mark.slow
-def test_crl_million_preset_collects_at_2_17_environments(tmp_path):
+def test_crl_million_preset_collects_at_2_17_environments(tmp_path, optimised_subprocesses):
     """CRL's collection path: two collects of 2^17 x 10 steps into a buffer of 50 steps per
     environment, a few gradient steps after the first."""
     run_dir = tmp_path / "crl"
@@ -75,7 +76,10 @@ def test_ppo_memory_per_environment_at_2_17():
     config = replace(config, total_env_steps=N * 8 * 2)
     trainer = Trainer(config)
     state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    run = jax.jit(trainer.run_iterations, static_argnums=1, donate_argnums=0)
+    # XLA's default code, which the byte limits were measured on (tests/compiling.py).
+    run = jax.jit(
+        trainer.run_iterations, static_argnums=1, donate_argnums=0, compiler_options=OPTIMISED
+    )
     memory = run.lower(state, 2).compile().memory_analysis()
     if memory is None:
         pytest.skip("this backend gives no memory analysis")
