@@ -287,7 +287,8 @@ class _Arm(PipelineEnv):
     # bodies (9 deep) into code whose run time grows steeply with the depth: 4 arms step ~100x
     # slower than one (6 instead of ~460 env steps/s, measured). Programs that step an arm
     # are compiled without them (`envs.compiler_options`; purerl's trainer, run, evaluate,
-    # render and benchmarks pass it to jax.jit).
+    # render and benchmarks pass it to jax.jit). Large batches hang on a 2-core CPU in
+    # jaxlib's batched Cholesky (docs/ENVIRONMENTS.md, "Arm tasks").
     cpu_compiler_options = {"xla_cpu_use_fusion_emitters": False}
 
     goal_region: Box3  # where goals are drawn; its centre is `single_goal_position`
