@@ -12,9 +12,8 @@ from tests.compiling import OPTIMISED
 CASES = [
     # max 500; an untrained policy falls within ~10-60 steps. Every seed reaches 500, but the
     # preset is not stable afterwards: seeds 0-3 (vmapped) ended at 500/500/218/105, and seed
-    # 0 alone at 169 on one CPU and above 450 on another; the dips go away without
-    # observation normalisation (docs/PPO_PARITY.md), so until that is fixed the bar is on
-    # the best evaluation.
+    # 0 alone at 169 on one CPU and above 450 on another (docs/PPO_PARITY.md), so until that
+    # is understood the bar is on the best evaluation.
     ("ppo-cartpole", 450.0, "best"),
     ("ppo-point-reach", -10.0, "final"),  # an untrained policy stays put: about -40
     ("ppo-inverted-pendulum", 900.0, "final"),  # max 1000, within 1M env steps
