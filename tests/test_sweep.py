@@ -121,10 +121,18 @@ def test_process_executors_match_the_vmapped_runs(vmapped, executor, tmp_path):
     separate = summaries(tmp_path / "s")
     assert sorted(separate) == ["000-learning_rate=0.001/seed0", "001-learning_rate=0.0003/seed0"]
     batched = summaries(root / "vmap")
+    # The same computation; vmapped learning rates change float rounding only. Losses and
+    # training returns agree to ~1e-4; the deterministic evaluation (32 argmax episodes of up
+    # to 500 steps) amplifies rounding most: 465 vs 458 measured, where the two learning
+    # rates give 458 and 117.
+    tolerance = {
+        "train/loss/total": 1e-2,
+        "train/episode_return": 1e-2,
+        "eval/episode_return": 5e-2,
+    }
     for name, run in separate.items():
-        # The same computation; vmapped learning rates change float rounding only.
-        for metric in ("eval/episode_return", "train/loss/total", "train/episode_return"):
-            assert run[metric] == pytest.approx(batched[name][metric], rel=1e-2), (name, metric)
+        for metric, rel in tolerance.items():
+            assert run[metric] == pytest.approx(batched[name][metric], rel=rel), (name, metric)
 
 
 @pytest.mark.parametrize(
