@@ -8,8 +8,8 @@ so subprocesses (the CLI, sweeps, several devices) compile the same way.
 
 The learning tests run long enough that the slower code would cost more than it saves, and
 their thresholds were measured with XLA's default code, so they compile their training
-programs with `OPTIMISED` (jit options override XLA_FLAGS) or, in a subprocess, under
-`optimised_environ()`.
+programs with `OPTIMISED` (jit options override XLA_FLAGS) or, in a subprocess, with
+`optimised_xla_flags()` (conftest's `optimised_subprocesses` fixture).
 """
 
 import os
@@ -27,13 +27,16 @@ OPTIMISED = {
 }
 
 
-def with_flags(environ, *flags: str) -> str:
-    """`environ`'s XLA_FLAGS with `flags` appended (a later flag wins over an earlier one)."""
-    return " ".join([environ.get("XLA_FLAGS", ""), *flags]).strip()
+def xla_flags(*flags: str) -> str:
+    """This process's XLA_FLAGS with `flags` appended (a later flag wins over an earlier one)."""
+    return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
 
 
-def optimised_environ() -> dict[str, str]:
-    """os.environ for a subprocess that compiles with XLA's defaults."""
-    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if f not in FAST_FLAGS]
-    environ = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    return {**environ, "XLA_FLAGS": " ".join(kept)} if kept else environ
+def environ_with_xla_flags(*flags: str) -> dict[str, str]:
+    """os.environ for a subprocess, with `flags` appended to XLA_FLAGS."""
+    return {**os.environ, "XLA_FLAGS": xla_flags(*flags)}
+
+
+def optimised_xla_flags() -> str:
+    """This process's XLA_FLAGS without `FAST_FLAGS`: XLA's default code."""
+    return " ".join(f for f in xla_flags().split() if f not in FAST_FLAGS)

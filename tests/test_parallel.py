@@ -2,7 +2,6 @@
 jax.distributed (gloo collectives on localhost), run the same program."""
 
 import json
-import os
 import re
 import signal
 import socket
@@ -12,13 +11,12 @@ import time
 
 import pytest
 
-from tests.compiling import with_flags
+from tests.compiling import environ_with_xla_flags
 from tests.test_cli import ROOT, run_cli
 
 
 def devices_env(count):
-    flags = with_flags(os.environ, f"--xla_force_host_platform_device_count={count}")
-    return {**os.environ, "XLA_FLAGS": flags}
+    return environ_with_xla_flags(f"--xla_force_host_platform_device_count={count}")
 
 
 TWO_DEVICES = devices_env(2)

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.compiling import with_flags
+from tests.compiling import environ_with_xla_flags
 from tests.test_cli import ROOT
 
 SPEC = """
@@ -274,12 +273,11 @@ def test_a_job_of_several_tasks_is_one_run_over_all_of_them(tmp_path):
     """`tasks_per_node = 2` (submitit's local cluster standing in for Slurm): both tasks join
     one run, each with 2 simulated devices; one writer, both processes' checkpoint shards."""
     spec = write_spec(tmp_path / "spec.toml", text=MULTI_TASK_SPEC)
-    flags = with_flags(os.environ, "--xla_force_host_platform_device_count=2")
     result = subprocess.run(
         [sys.executable, "-m", "experiments.sweep", str(spec), "--executor", "submitit"]
         + ["--cluster", "local", "--sweep-dir", str(tmp_path / "s")],
         cwd=ROOT,
-        env={**os.environ, "XLA_FLAGS": flags},
+        env=environ_with_xla_flags("--xla_force_host_platform_device_count=2"),
         capture_output=True,
         text=True,
         timeout=600,
