@@ -64,6 +64,50 @@ def test_advantage_normalisation():
     np.testing.assert_allclose(loss, 0.0, atol=1e-6)  # ratio 1: -(mean(-1, 1)) = 0
 
 
+def test_clipped_objective_gradients_hand_computed():
+    """The gradients PPO's clipping prescribes: d(policy loss)/d(log_prob_i) is
+    -A_i * ratio_i / B where the unclipped term is the smaller one (inside the clip range, or
+    outside it on the side that makes things worse) and 0 where clipping is active; the value
+    loss's is (v_i - target_i) / B where the unclipped error is the larger one, else 0."""
+    config = PPOConfig(
+        normalize_advantages=False,
+        clip_epsilon=0.2,
+        value_loss_coef=1.0,
+        entropy_coef=0.0,
+        clip_value_loss=True,
+    )
+    # ratio e^0.1 inside the range (A=+1); e^0.5 above it with A=+1 (clipped, no gradient);
+    # e^0.5 above it with A=-1 (pessimistic side: unclipped, gradient flows); ratio 1 exactly
+    # (the first minibatch of an update), where both terms are equal.
+    log_prob = jnp.array([0.1, 0.5, 0.5, 0.0])
+    advantage = jnp.array([1.0, 1.0, -1.0, 2.0])
+    # value - old_value: 0.1 (inside the range: unclipped); 0.5 away from the target (the
+    # unclipped error is the larger: gradient flows); 0.5 towards the target and past the
+    # range (the clipped error is the larger: no gradient); 0 exactly (both equal).
+    old_value = jnp.array([1.0, 1.0, 1.0, 1.0])
+    value = jnp.array([1.1, 1.5, 1.5, 1.0])
+    value_target = jnp.array([2.0, 0.0, 1.6, 3.0])
+    b = batch(
+        obs=jnp.zeros((4, 1)),
+        raw_action=jnp.zeros((4,)),
+        old_log_prob=jnp.zeros(4),
+        old_value=old_value,
+        advantage=advantage,
+        value_target=value_target,
+    )
+
+    def loss(log_prob, value):
+        return ppo_objective(log_prob, jnp.zeros(4), value, b, config)[0]
+
+    d_log_prob, d_value = jax.grad(loss, argnums=(0, 1))(log_prob, value)
+    ratio = np.exp([0.1, 0.5, 0.5, 0.0])
+    expected_log_prob = -np.array([1.0, 0.0, -1.0, 2.0]) * ratio / 4
+    # 0.5 * mean(error^2) -> d/dv_i = (v_i - target_i) / 4 where the unclipped error counts.
+    expected_value = np.array([1.1 - 2.0, 1.5 - 0.0, 0.0, 1.0 - 3.0]) / 4
+    np.testing.assert_allclose(d_log_prob, expected_log_prob, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(d_value, expected_value, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_ppo_loss_gradients_are_finite(discrete):
     from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork

@@ -37,32 +37,49 @@ def ppo_objective(
     """The PPO objective from per-sample quantities under the current parameters, all (B,).
 
     Returns (scalar loss to minimise, metrics).
+
+    Written for a minibatch step that is launched, not computed, on a GPU (docs/BENCHMARKS.md):
+    `lax.clamp` and `where` instead of `jnp.clip` and `jnp.minimum`/`maximum`, whose gradients
+    split ties (every unclipped sample is one) with divisions of their own, give the same
+    gradients here (tests/test_ppo_loss.py) in fewer operations; and all five means are one
+    reduction over a (B, 5) stack, not five.
     """
     advantage = batch.advantage
     if config.normalize_advantages:
         advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     log_ratio = log_prob - batch.old_log_prob
     ratio = jnp.exp(log_ratio)
-    clipped_ratio = jnp.clip(ratio, 1.0 - config.clip_epsilon, 1.0 + config.clip_epsilon)
-    policy_loss = -jnp.minimum(ratio * advantage, clipped_ratio * advantage).mean()
+    clipped_ratio = jax.lax.clamp(1.0 - config.clip_epsilon, ratio, 1.0 + config.clip_epsilon)
+    unclipped_obj, clipped_obj = ratio * advantage, clipped_ratio * advantage
+    policy_term = -jnp.where(unclipped_obj <= clipped_obj, unclipped_obj, clipped_obj)
 
     value_error = (value - batch.value_target) ** 2
     if config.clip_value_loss:
-        clipped_value = batch.old_value + jnp.clip(
-            value - batch.old_value, -config.clip_epsilon, config.clip_epsilon
+        clipped_value = batch.old_value + jax.lax.clamp(
+            -config.clip_epsilon, value - batch.old_value, config.clip_epsilon
         )
-        value_error = jnp.maximum(value_error, (clipped_value - batch.value_target) ** 2)
-    value_loss = 0.5 * value_error.mean()
+        clipped_error = (clipped_value - batch.value_target) ** 2
+        value_error = jnp.where(value_error >= clipped_error, value_error, clipped_error)
 
-    entropy = entropy.mean()
+    per_sample = jnp.stack(
+        [
+            policy_term,
+            0.5 * value_error,
+            entropy,
+            (ratio - 1.0) - log_ratio,
+            (jnp.abs(ratio - 1.0) > config.clip_epsilon).astype(policy_term.dtype),
+        ],
+        axis=-1,
+    )
+    policy_loss, value_loss, entropy, approx_kl, clip_fraction = per_sample.mean(0)
     loss = policy_loss + config.value_loss_coef * value_loss - config.entropy_coef * entropy
     metrics = {
         "loss/total": loss,
         "loss/policy": policy_loss,
         "loss/value": value_loss,
         "policy/entropy": entropy,
-        "policy/approx_kl": ((ratio - 1.0) - log_ratio).mean(),
-        "policy/clip_fraction": (jnp.abs(ratio - 1.0) > config.clip_epsilon).mean(),
+        "policy/approx_kl": approx_kl,
+        "policy/clip_fraction": clip_fraction,
     }
     return loss, metrics
 
