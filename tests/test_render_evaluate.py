@@ -214,10 +214,10 @@ def test_every_entry_point_compiles_with_the_environments_compiler_options(
     maze_run, tmp_path, monkeypatch
 ):
     """An environment's `cpu_compiler_options` reach every jax.jit that steps it: an option
-    XLA does not know makes run, evaluate, render and bench-envs fail naming it (the arm
-    tasks rely on this path to turn XLA:CPU's fusion emitters off)."""
+    XLA does not know makes run, evaluate, render, a vmapped sweep and bench-envs fail naming
+    it (the arm tasks rely on this path to turn XLA:CPU's fusion emitters off)."""
     from envs.maze import PointMaze
-    from experiments import run
+    from experiments import run, sweep
     from experiments.benchmarks import envsteps
 
     monkeypatch.setattr(PointMaze, "cpu_compiler_options", {"xla_no_such_option": True}, False)
@@ -230,5 +230,12 @@ def test_every_entry_point_compiles_with_the_environments_compiler_options(
     argv += ["--num-envs", "16", "--unroll-length", "16", "--num-evals", "2", "--quiet"]
     with pytest.raises(Exception, match=bogus):
         run.main([*argv, "--run-dir", str(tmp_path / "run")])
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'preset = "ppo-point-reach"\nseeds = [0, 1]\n[overrides]\nname = "point_umaze"\n'
+        "total_env_steps = 1024\nnum_envs = 16\nunroll_length = 16\nnum_evals = 2\n"
+    )
+    with pytest.raises(Exception, match=bogus):
+        sweep.main([str(spec), "--executor", "vmap", "--sweep-dir", str(tmp_path / "sweep")])
     rows = envsteps.main(["--envs", "point_umaze", "--num-envs", "4", "--steps", "2"])
     assert bogus in rows[0]["error"]
