@@ -39,9 +39,9 @@ bench-scaling: $(STAMP)
 		--markdown runs/bench/scaling.md $(ARGS)
 
 # Learning-curve parity with Brax's trainer, 5 seeds a side: inverted_pendulum at the issue's
-# 1024 x 10 geometry (8 minibatches), then inverted_pendulum and inverted_double_pendulum at
-# Brax's published geometry (2048 envs, 16 unrolls of 5, 32 minibatches) on a CPU budget.
-# About 20 + 60 + 60 minutes on a 2-core CPU.
+# 1024 x 10 geometry (8 minibatches), then inverted_pendulum (spring and positional) and
+# inverted_double_pendulum at Brax's published geometry (2048 envs, 16 unrolls of 5, 32
+# minibatches) on a CPU budget. About 20 + 60 + 25 + 60 minutes on a 2-core CPU.
 BRAX_GEOMETRY := --num-envs 2048 --unroll-length 5 --unrolls-per-iteration 16 --num-minibatches 32
 bench-curves: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.curves --env inverted_pendulum \
@@ -49,6 +49,9 @@ bench-curves: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.curves --env inverted_pendulum $(BRAX_GEOMETRY) \
 		--total-env-steps 1638400 --num-evals 10 \
 		--json runs/bench/curves-inverted_pendulum-brax-geometry.json $(ARGS)
+	$(BIN)/python -m experiments.benchmarks.curves --env inverted_pendulum --backend positional \
+		$(BRAX_GEOMETRY) --total-env-steps 1638400 --num-evals 10 \
+		--json runs/bench/curves-inverted_pendulum-positional.json $(ARGS)
 	$(BIN)/python -m experiments.benchmarks.curves --env inverted_double_pendulum $(BRAX_GEOMETRY) \
 		--total-env-steps 1966080 --num-evals 6 \
 		--json runs/bench/curves-inverted_double_pendulum.json $(ARGS)
