@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-speed bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
+.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-speed bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench-curves: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.curves --env inverted_double_pendulum $(BRAX_GEOMETRY) \
 		--total-env-steps 1966080 --num-evals 6 \
 		--json runs/bench/curves-inverted_double_pendulum.json $(ARGS)
+
+# hopper (positional) at the same geometry on a CPU budget of 20 updates: about 70 minutes.
+bench-curves-hopper: $(STAMP)
+	$(BIN)/python -m experiments.benchmarks.curves --env hopper --backend positional \
+		$(BRAX_GEOMETRY) --total-env-steps 3276800 --num-evals 10 \
+		--json runs/bench/curves-hopper-positional.json $(ARGS)
 
 # Speed against PureJaxRL at its configuration: PUREJAXRL is a checkout of
 # luchris429/purejaxrl, PUREJAXRL_DEPS where its dependencies import from.
