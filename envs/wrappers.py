@@ -4,8 +4,9 @@
 environment. `AutoResetBatch` steps a batch of such environments and resets each finished one
 with a fresh key, so every episode gets a new start (and, for goal-conditioned tasks, a new
 goal); brax's own AutoResetWrapper restores a cached first state instead, which freezes each
-slot's start and goal for the whole run. The names differ from brax's `EpisodeWrapper` and
-`AutoResetWrapper` because the behaviour does.
+slot's start and goal for the whole run. `AutoResetBatch(..., reset_to_first_state=True)` does
+that too, for exact comparisons with Brax's trainer. The names differ from brax's
+`EpisodeWrapper` and `AutoResetWrapper` because the default behaviour does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import jax.numpy as jnp
 from brax.envs.base import Env, State, Wrapper
 
 EPISODE_KEYS = ("steps", "truncation", "episode_return", "episode_length")
+# What AutoResetBatch keeps in `info` beside the environment's own keys (first_state only with
+# reset_to_first_state); final_obs is rewritten by every step.
+BATCH_KEYS = ("reset_key", "last_episode_return", "last_episode_length", "first_state")
 
 
 class EpisodeTracker(Wrapper):
@@ -69,11 +73,17 @@ class AutoResetBatch:
       last_episode_return  (num_envs,): return of the most recently finished episode;
       last_episode_length  (num_envs,): its length.
     Resets run only on steps where some environment finished (`lax.cond` on the batch).
+
+    A finished environment starts its next episode from a new reset with its own next key,
+    or, with `reset_to_first_state`, from the state its slot was first reset to, kept in
+    `info["first_state"]` (brax's AutoResetWrapper: each slot replays one start, and one goal,
+    for the whole run).
     """
 
-    def __init__(self, env: EpisodeTracker, num_envs: int):
+    def __init__(self, env: EpisodeTracker, num_envs: int, reset_to_first_state: bool = False):
         self.env = env
         self.num_envs = num_envs
+        self.reset_to_first_state = reset_to_first_state
 
     def reset(self, rng: jax.Array) -> State:
         """Returns the batched initial state, each environment from its own key."""
@@ -87,6 +97,8 @@ class AutoResetBatch:
             last_episode_return=zeros,
             last_episode_length=zeros,
         )
+        if self.reset_to_first_state:
+            info["first_state"] = state
         return state.replace(info=info)
 
     def step(self, state: State, action: jax.Array) -> State:
@@ -98,7 +110,10 @@ class AutoResetBatch:
 
     def fresh_states(self, state: State) -> tuple[State, State]:
         """One fresh reset per environment, each from its own next key, to hand out with
-        `step_with_fresh`: (fresh batch, `state` with every reset key advanced)."""
+        `step_with_fresh`: (fresh batch, `state` with every reset key advanced). With
+        reset_to_first_state: (each environment's first state, `state` unchanged)."""
+        if self.reset_to_first_state:
+            return state.info["first_state"], state
         keys = jax.vmap(jax.random.split)(state.info["reset_key"])
         fresh = jax.vmap(self.env.reset)(keys[:, 0])
         return fresh, state.replace(info=dict(state.info, reset_key=keys[:, 1]))
@@ -125,23 +140,21 @@ class AutoResetBatch:
 
     def _step(self, state: State, action: jax.Array) -> State:
         """The inner step of every environment, with final_obs and episode statistics."""
-        own = {
-            k: state.info[k] for k in ("reset_key", "last_episode_return", "last_episode_length")
-        }
+        own = {k: state.info[k] for k in BATCH_KEYS if k in state.info}
         inner = {k: v for k, v in state.info.items() if k not in own and k != "final_obs"}
         stepped = jax.vmap(self.env.step)(state.replace(info=inner), action)
         done = stepped.done > 0
-        info = dict(
-            stepped.info,
-            final_obs=stepped.obs,
-            reset_key=own["reset_key"],
-            last_episode_return=jnp.where(
+        info = {
+            **stepped.info,
+            **own,
+            "final_obs": stepped.obs,
+            "last_episode_return": jnp.where(
                 done, stepped.info["episode_return"], own["last_episode_return"]
             ),
-            last_episode_length=jnp.where(
+            "last_episode_length": jnp.where(
                 done, stepped.info["episode_length"], own["last_episode_length"]
             ),
-        )
+        }
         return stepped.replace(info=info)
 
     @staticmethod
@@ -151,8 +164,11 @@ class AutoResetBatch:
         return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
     def _reset_finished(self, state: State, mask: jax.Array | None = None) -> State:
-        """Resets the environments in `mask` (default: those done) from fresh keys."""
+        """Resets the environments in `mask` (default: those done) from fresh keys (from
+        their first states, with reset_to_first_state)."""
         mask = state.done > 0 if mask is None else mask
+        if self.reset_to_first_state:
+            return self._take(state, state.info["first_state"], mask)
         keys = jax.vmap(jax.random.split)(state.info["reset_key"])
         state = self._take(state, jax.vmap(self.env.reset)(keys[:, 0]), mask)
         old = state.info["reset_key"]

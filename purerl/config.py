@@ -35,6 +35,11 @@ class EnvConfig:
     """Goal-conditioned environments: command the environment's one designated goal in every
     episode, in collection and evaluation (agents that relabel goals still relabel training
     goals with future states: "A Single Goal is All You Need")."""
+    reset_to_first_state: bool = False
+    """Start every training episode of an environment slot from the state that slot was first
+    reset to, as brax's AutoResetWrapper does (for exact comparisons with Brax's trainer: each
+    slot then replays one start, and one goal, for the whole run). Off: every episode starts
+    from its own fresh reset. Evaluation always uses fresh resets."""
 
     def make_kwargs(self) -> dict:
         """Keyword arguments for `envs.make` beyond name and backend."""

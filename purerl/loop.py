@@ -53,7 +53,9 @@ class Trainer:
         if env is None:
             env = envs.make(config.env.name, config.env.backend, **config.env.make_kwargs())
         episodic = envs.EpisodeTracker(env, config.env.episode_length)
-        self.env = envs.AutoResetBatch(episodic, train.num_envs)
+        self.env = envs.AutoResetBatch(
+            episodic, train.num_envs, reset_to_first_state=config.env.reset_to_first_state
+        )
         self.eval_env = episodic
         self.spec = envs.spec(env)
         # XLA options for jitting this trainer's programs (`envs.compiler_options`): None

@@ -120,6 +120,57 @@ def test_merge_refuses_other_settings_and_repeated_seeds(tmp_path, changes, mess
         merge_earlier(args.merge, args, {})
 
 
+def test_reuse_trains_only_the_new_variant_and_reports_the_earlier_sides(tmp_path, monkeypatch):
+    """--reuse takes the earlier run's sides as they were and trains only the new --variant;
+    it refuses other settings, other seeds and a variant name the earlier run already has."""
+    trained = []
+
+    def fake_run(args, overrides=None):
+        trained.append(overrides if overrides is not None else "brax")
+        offset = 100.0 * len(trained)
+        return {
+            "steps": [0, 640],
+            "returns": [[offset + s, offset + 2 * s] for s in args.seed_list],
+        }
+
+    monkeypatch.setattr(curves, "run_brax", fake_run)
+    monkeypatch.setattr(curves, "run_purerl", fake_run)
+    base = ["--env", "hopper", "--num-envs", "64", "--unroll-length", "10"]
+    base += ["--total-env-steps", "640", "--num-evals", "1", "--seeds", "2"]
+    earlier = curves.main([*base, "--json", str(tmp_path / "earlier.json")])
+    assert len(trained) == 2
+    variant = "first_state:reset_to_first_state=true"
+    reuse = ["--reuse", str(tmp_path / "earlier.json"), "--variant", variant]
+    now = curves.main([*base, *reuse, "--json", str(tmp_path / "now.json")])
+    assert trained[2:] == [
+        {
+            "policy_hidden_sizes": (32,) * 4,
+            "value_hidden_sizes": (256,) * 5,
+            "reset_to_first_state": True,
+        }
+    ]
+    for name in ("brax", "purerl"):
+        assert now["sides"][name]["returns"] == earlier["sides"][name]["returns"]
+    assert now["sides"]["purerl-first_state"]["returns"] == [[300.0, 300.0], [301.0, 302.0]]
+    assert set(now["targets"]) == {"purerl", "purerl-first_state"}
+    refusals = [
+        (["--num-envs", "32"], "settings differ"),
+        (["--seeds", "3"], "seeds"),
+        (["--json", str(tmp_path / "again.json")], None),  # reusing now.json: variant exists
+    ]
+    for change, message in refusals:
+        source = str(tmp_path / ("now.json" if message is None else "earlier.json"))
+        argv = [*base, *change, "--reuse", source, "--variant", variant]
+        with pytest.raises(SystemExit) as refused:
+            curves.main(argv)
+        if message is not None:
+            assert message in str(refused.value)
+        else:
+            assert refused.value.code == 2  # argparse's usage error
+    assert len(trained) == 3  # nothing trained on a refusal
+    assert not (tmp_path / "again.json").exists()
+
+
 BENCHMARKS = Path(benchmarks.__file__).parent
 # What the PureJaxRL anchor imports from the checkout on its PYTHONPATH, after this folder.
 PUREJAXRL_MODULES = {"ppo_continuous_action", "wrappers"}

@@ -102,3 +102,41 @@ def test_fresh_starts_once_per_unroll_are_each_used_once():
             np.testing.assert_array_equal(goals, starts[-1])  # mid-episode: unchanged
     starts = np.concatenate(starts)
     assert len(np.unique(starts.round(6), axis=0)) == len(starts)
+
+
+def test_reset_to_first_state_replays_each_slots_first_start():
+    """With reset_to_first_state (brax's AutoResetWrapper), every episode of a slot starts from
+    the state the slot was first reset to, through both step paths (the once-per-unroll starts
+    and a second finish within one unroll), while the slots still differ from each other."""
+    env = envs.AutoResetBatch(
+        envs.EpisodeTracker(envs.make("point_reach"), 2), num_envs=4, reset_to_first_state=True
+    )
+    state = env.reset(jax.random.PRNGKey(0))
+    first_obs, first_goals = np.asarray(state.obs), np.asarray(state.pipeline_state.goal)
+    assert len(np.unique(first_goals.round(6), axis=0)) == 4
+    fresh, state = jax.jit(env.fresh_states)(state)
+    np.testing.assert_array_equal(fresh.obs, first_obs)
+    available = jnp.ones((4,), bool)
+    step, plain_step = jax.jit(env.step_with_fresh), jax.jit(env.step)
+    for t in range(6):  # episodes end at t = 1, 3 (a second finish in the unroll) and 5
+        if t < 4:
+            state, available = step(state, jnp.ones((4, 2)), fresh, available)
+        else:
+            state = plain_step(state, jnp.ones((4, 2)))
+        if t % 2:
+            assert np.asarray(state.done).all()
+            np.testing.assert_array_equal(state.obs, first_obs)
+            np.testing.assert_array_equal(state.pipeline_state.goal, first_goals)
+            np.testing.assert_array_equal(state.info["steps"], 0)
+            np.testing.assert_array_equal(state.info["episode_return"], 0.0)
+            # The observation the step reached is kept for bootstrapping, before the start.
+            assert not np.allclose(state.info["final_obs"], first_obs)
+        else:
+            assert not np.allclose(state.obs, first_obs)
+    # The default draws a new start: the same slots' second episodes differ from their first.
+    fresh_env = batched("point_reach", num_envs=4, episode_length=2)
+    fresh_state = fresh_env.reset(jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(fresh_state.obs, first_obs)  # same keys, same first starts
+    for _ in range(2):
+        fresh_state = jax.jit(fresh_env.step)(fresh_state, jnp.ones((4, 2)))
+    assert not np.allclose(fresh_state.obs, first_obs)

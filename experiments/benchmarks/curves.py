@@ -11,7 +11,9 @@ every environment, as in purerl; purerl with Brax's parameterisation (`BRAX_PPO`
 clipping, Adam epsilon 1e-8, advantages re-estimated per minibatch of whole trajectories in
 Brax's one-step form) and, for exact comparison, time limits masked instead of bootstrapped.
 Both evaluate the deterministic policy on `--num-eval-envs` episodes at step 0 and after
-every interval. Extra purerl variants (`--variant NAME:field=value,...`) run alongside.
+every interval. Extra purerl variants (`--variant NAME:field=value,...`) run alongside;
+`--reuse` reports the sides of an earlier run at the same settings and seeds beside them
+without training those again.
 
 Reported per side: mean and 95% t-interval over seeds at every evaluation, and the area
 under the curve (mean eval return over the evaluation points, trapezoidal in env steps) with
@@ -84,20 +86,40 @@ def seeds(args: argparse.Namespace) -> range:
     return range(args.first_seed, args.first_seed + args.seeds)
 
 
-# Fields that may differ between a run and the earlier one it is merged with.
-MERGE_FREE = {"seeds", "first_seed", "merge", "json", "seed_list"}
+# Fields that may differ between a run and the earlier one it is merged with, or reuses.
+MERGE_FREE = {"seeds", "first_seed", "merge", "reuse", "json", "seed_list"}
+REUSE_FREE = MERGE_FREE | {"variant", "skip_brax"}
 
 
-def merge_earlier(path: str, args: argparse.Namespace, sides: dict) -> dict:
-    """Prepends the seeds of an earlier run at the same settings to each side's raw curves."""
+def earlier_run(flag: str, path: str, args: argparse.Namespace, free: set) -> dict:
+    """An earlier result JSON, refused unless its settings outside `free` are these."""
     earlier = json.loads(Path(path).read_text())
     differ = {
         k: (v, vars(args).get(k))
         for k, v in earlier["config"].items()
-        if k not in MERGE_FREE and vars(args).get(k) != v
+        if k not in free and vars(args).get(k) != v
     }
     if differ:
-        raise SystemExit(f"--merge {path}: settings differ (earlier, now): {differ}")
+        raise SystemExit(f"{flag} {path}: settings differ (earlier, now): {differ}")
+    return earlier
+
+
+def reuse_earlier(path: str, args: argparse.Namespace) -> dict:
+    """The raw curves of every side of an earlier run at the same settings and seeds, to report
+    beside new variants without training those sides again (both trainers are deterministic
+    given the seed)."""
+    earlier = earlier_run("--reuse", path, args, REUSE_FREE)
+    earlier_seeds = earlier["config"].get("seed_list", list(range(earlier["config"]["seeds"])))
+    if earlier_seeds != args.seed_list:
+        raise SystemExit(f"--reuse {path}: its seeds {earlier_seeds} are not {args.seed_list}")
+    return {
+        name: {"steps": s["steps"], "returns": s["returns"]} for name, s in earlier["sides"].items()
+    }
+
+
+def merge_earlier(path: str, args: argparse.Namespace, sides: dict) -> dict:
+    """Prepends the seeds of an earlier run at the same settings to each side's raw curves."""
+    earlier = earlier_run("--merge", path, args, MERGE_FREE)
     earlier_seeds = earlier["config"].get("seed_list", list(range(earlier["config"]["seeds"])))
     if set(earlier_seeds) & set(seeds(args)):
         raise SystemExit(f"--merge {path}: seeds {earlier_seeds} overlap {list(seeds(args))}")
@@ -256,6 +278,11 @@ def main(argv=None) -> dict:
         default=[],
         help="extra purerl run, NAME:field=value,... over the Brax-parameterised config",
     )
+    p.add_argument(
+        "--reuse",
+        help="an earlier result JSON at the same settings and seeds: report its sides again "
+        "instead of training them, beside this run's new --variant sides",
+    )
     p.add_argument("--skip-brax", action="store_true", help="purerl sides only")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
@@ -271,13 +298,19 @@ def main(argv=None) -> dict:
         "value_hidden_sizes": tuple(args.value_hidden_sizes),
     }
 
+    if args.merge and args.reuse:
+        p.error("--merge and --reuse do not combine: reuse the merged result instead")
     args.seed_list = list(seeds(args))
     if args.merge:  # refuse mismatched settings before hours of training, not after
         merge_earlier(args.merge, args, {})
-    sides = {}
-    if not args.skip_brax:
+    sides = reuse_earlier(args.reuse, args) if args.reuse else {}
+    for name, _ in variants:
+        if f"purerl-{name}" in sides:
+            p.error(f"--variant {name}: --reuse {args.reuse} already has it; choose a new name")
+    if not args.skip_brax and "brax" not in sides:
         sides["brax"] = run_brax(args)
-    sides["purerl"] = run_purerl(args, sizes)
+    if "purerl" not in sides:
+        sides["purerl"] = run_purerl(args, sizes)
     for name, overrides in variants:
         sides[f"purerl-{name}"] = run_purerl(args, {**sizes, **overrides})
     if args.merge:
