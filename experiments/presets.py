@@ -19,8 +19,10 @@ class Preset:
 # Brax's PPO: its published settings for the locomotion tasks, its default networks, and its
 # parameterisation (state-dependent softplus scale, lecun-uniform init, no gradient clipping,
 # Adam epsilon 1e-8, advantages re-estimated per minibatch of whole trajectories in Brax's
-# one-step form, ratio clipping 0.3). Time limits still bootstrap, purerl's default; the
-# parity benchmark masks them as Brax does for an exact comparison.
+# one-step form, ratio clipping 0.3, normalised observations unclipped). Time limits still
+# bootstrap and episodes start from fresh resets, purerl's defaults; for an exact comparison
+# the parity benchmark masks time limits as Brax does (env.reset_to_first_state gives Brax's
+# resets too; on hopper it measured no difference, docs/PPO_PARITY.md).
 BRAX_PPO = PPOConfig(
     num_minibatches=32,
     discount=0.97,
@@ -36,6 +38,7 @@ BRAX_PPO = PPOConfig(
     adam_epsilon=1e-8,
     advantage_estimation="per_minibatch",
     advantage="one_step_lambda_return",
+    observation_clip=None,
 )
 
 

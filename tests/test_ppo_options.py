@@ -300,6 +300,30 @@ def test_stochastic_evaluation_samples_and_is_reproducible():
     assert float(sampled) != float(mode)
 
 
+# The PPOConfig fields that make purerl's PPO Brax's algorithm and parameterisation; the test
+# below checks them against brax's own loss, and presets named for Brax must carry them all.
+BRAX_ALGORITHM = {
+    "advantage_estimation": "per_minibatch",
+    "advantage": "one_step_lambda_return",
+    "policy_scale": "softplus",
+    "kernel_init": "lecun_uniform",
+    "activation": "swish",
+    "observation_clip": None,
+    "max_grad_norm": None,
+    "adam_epsilon": 1e-8,
+}
+
+
+def test_presets_named_for_brax_use_brax_algorithm():
+    from experiments.presets import PRESETS
+
+    named = [name for name in PRESETS if "brax" in name]
+    assert len(named) >= 3
+    for name in named:
+        agent = PRESETS[name].config.agent
+        assert {field: getattr(agent, field) for field in BRAX_ALGORITHM} == BRAX_ALGORITHM, name
+
+
 def test_brax_form_loss_equals_brax_own_loss():
     """purerl's Brax-form PPO (per-minibatch advantages, one-step form, masked time limits,
     softplus scale) against brax.training's own compute_ppo_loss, called on the same
@@ -312,22 +336,12 @@ def test_brax_form_loss_equals_brax_own_loss():
     from brax.training.agents.ppo import networks as brax_networks
 
     trainer = agent_for(
-        advantage_estimation="per_minibatch",
-        advantage="one_step_lambda_return",
-        policy_scale="softplus",
-        kernel_init="lecun_uniform",
-        activation="swish",
+        **BRAX_ALGORITHM,
         bootstrap_on_timeout=False,
         entropy_coef=0.0,  # brax samples its entropy estimate differently
         reward_scale=3.0,
         discount=0.9,
         clip_epsilon=0.25,
-    )
-    trainer = Trainer(
-        dataclasses.replace(
-            trainer.config,
-            agent=dataclasses.replace(trainer.config.agent, observation_clip=None),
-        )
     )
     agent_state, trajectory = trajectory_of(trainer)
     assert np.asarray(trajectory.truncation).any()

@@ -8,8 +8,9 @@ trainer (brax 0.14.2, in the jax 0.8 virtual environment `experiments/benchmarks
 makes) with `batch_size = num_envs / num_minibatches`, so one training step is one unroll of
 every environment, as in purerl; purerl with Brax's parameterisation (`BRAX_PPO` in
 `experiments.presets`: softplus state-dependent scale, lecun-uniform init, no gradient
-clipping, Adam epsilon 1e-8, advantages re-estimated per minibatch of whole trajectories in
-Brax's one-step form) and, for exact comparison, time limits masked instead of bootstrapped.
+clipping, Adam epsilon 1e-8, unclipped normalised observations, advantages re-estimated per
+minibatch of whole trajectories in Brax's one-step form) and, for exact comparison, time
+limits masked instead of bootstrapped.
 Both evaluate the deterministic policy on `--num-eval-envs` episodes at step 0 and after
 every interval. Extra purerl variants (`--variant NAME:field=value,...`) run alongside;
 `--reuse` reports the sides of an earlier run at the same settings and seeds beside them
