@@ -144,21 +144,20 @@ def test_reset_to_first_state_reaches_the_collected_batch():
     import dataclasses
 
     train = dataclasses.replace(CONFIG.train, unroll_length=4, unrolls_per_iteration=3)
-    starts = {}
     for first_state in (True, False):
         env = dataclasses.replace(CONFIG.env, episode_length=5, reset_to_first_state=first_state)
         trainer = Trainer(dataclasses.replace(CONFIG, env=env, train=train))
         state = trainer.init(jax.random.PRNGKey(0))
         _, trajectory, _ = jax.jit(trainer.collect)(state.agent, state.env, jax.random.PRNGKey(1))
+        first = np.asarray(state.env.obs)
+        assert not np.allclose(trajectory.obs[2, 1::3], first)  # mid-episode
         # Episodes of 5 steps: the second and third start at steps 5 and 10, i.e. unroll 1's
         # step 1 and unroll 2's step 2 (columns n * 3 + u).
-        first = np.asarray(state.env.obs)
-        starts[first_state] = [trajectory.obs[1, 1::3], trajectory.obs[2, 2::3]]
-        assert not np.allclose(trajectory.obs[2, 1::3], first)  # mid-episode
-    for later in starts[True]:
-        np.testing.assert_array_equal(later, first)
-    for later in starts[False]:
-        assert not np.allclose(later, first)
+        for later in (trajectory.obs[1, 1::3], trajectory.obs[2, 2::3]):
+            if first_state:
+                np.testing.assert_array_equal(later, first)
+            else:
+                assert not np.allclose(later, first)
 
 
 class Countdown:

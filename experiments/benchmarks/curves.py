@@ -105,12 +105,17 @@ def earlier_run(flag: str, path: str, args: argparse.Namespace, free: set) -> di
     return earlier
 
 
+def recorded_seeds(earlier: dict) -> list[int]:
+    """The seeds an earlier result holds, in its order (a merged one lists them)."""
+    return earlier["config"].get("seed_list", list(range(earlier["config"]["seeds"])))
+
+
 def reuse_earlier(path: str, args: argparse.Namespace) -> dict:
     """The raw curves of every side of an earlier run at the same settings and seeds, to report
     beside new variants without training those sides again (both trainers are deterministic
     given the seed)."""
     earlier = earlier_run("--reuse", path, args, REUSE_FREE)
-    earlier_seeds = earlier["config"].get("seed_list", list(range(earlier["config"]["seeds"])))
+    earlier_seeds = recorded_seeds(earlier)
     if earlier_seeds != args.seed_list:
         raise SystemExit(f"--reuse {path}: its seeds {earlier_seeds} are not {args.seed_list}")
     return {
@@ -121,7 +126,7 @@ def reuse_earlier(path: str, args: argparse.Namespace) -> dict:
 def merge_earlier(path: str, args: argparse.Namespace, sides: dict) -> dict:
     """Prepends the seeds of an earlier run at the same settings to each side's raw curves."""
     earlier = earlier_run("--merge", path, args, MERGE_FREE)
-    earlier_seeds = earlier["config"].get("seed_list", list(range(earlier["config"]["seeds"])))
+    earlier_seeds = recorded_seeds(earlier)
     if set(earlier_seeds) & set(seeds(args)):
         raise SystemExit(f"--merge {path}: seeds {earlier_seeds} overlap {list(seeds(args))}")
     args.seed_list = earlier_seeds + list(seeds(args))
