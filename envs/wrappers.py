@@ -72,7 +72,9 @@ class AutoResetBatch:
                            which is what a learner bootstraps from on truncation;
       last_episode_return  (num_envs,): return of the most recently finished episode;
       last_episode_length  (num_envs,): its length.
-    Resets run only on steps where some environment finished (`lax.cond` on the batch).
+    Fresh resets run only on steps where some environment finished (`lax.cond` on the batch);
+    with `reset_to_first_state` a finished environment takes its stored first state with a
+    select, and no step holds a conditional.
 
     A finished environment starts its next episode from a new reset with its own next key,
     or, with `reset_to_first_state`, from the state its slot was first reset to, kept in
@@ -104,8 +106,11 @@ class AutoResetBatch:
     def step(self, state: State, action: jax.Array) -> State:
         """Steps every environment with `action` (num_envs, ...) and resets finished ones."""
         stepped = self._step(state, action)
-        done = stepped.done > 0
-        stepped = jax.lax.cond(jnp.any(done), self._reset_finished, lambda s: s, stepped)
+        if self.reset_to_first_state:
+            stepped = self._reset_finished(stepped)
+        else:
+            done = stepped.done > 0
+            stepped = jax.lax.cond(jnp.any(done), self._reset_finished, lambda s: s, stepped)
         return self._same_types(stepped, state)
 
     def fresh_states(self, state: State) -> tuple[State, State]:
@@ -128,9 +133,15 @@ class AutoResetBatch:
         Every episode still starts from its own fresh reset, but a collect that builds
         `fresh` once per unroll pays one batched reset per unroll instead of one per step
         on which any environment finished (nearly every step, with many environments).
+
+        With reset_to_first_state, `fresh` is the first state, which any number of episodes
+        may take: every finished environment takes it with one select, without a conditional
+        (on a GPU, a conditional reads its predicate back to the host on every step).
         """
         stepped = self._step(state, action)
         done = stepped.done > 0
+        if self.reset_to_first_state:
+            return self._same_types(self._take(stepped, fresh, done), state), available & ~done
         stepped = self._take(stepped, fresh, done & available)
         again = done & ~available
         stepped = jax.lax.cond(

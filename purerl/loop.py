@@ -113,12 +113,12 @@ class Trainer:
             next_state, available = self.env.step_with_fresh(env_state, action, fresh, available)
             done = next_state.done
             truncation = next_state.info["truncation"]
+            # Summed per environment here and over environments once after the scan: a sum
+            # over the batch on every step would be a reduction kernel apiece on a GPU.
             finished = {
-                "return": finished["return"]
-                + (done * next_state.info["last_episode_return"]).sum(),
-                "length": finished["length"]
-                + (done * next_state.info["last_episode_length"]).sum(),
-                "count": finished["count"] + done.sum(),
+                "return": finished["return"] + done * next_state.info["last_episode_return"],
+                "length": finished["length"] + done * next_state.info["last_episode_length"],
+                "count": finished["count"] + done,
             }
             transition = Transition(
                 obs=env_state.obs,
@@ -130,13 +130,14 @@ class Trainer:
             )
             return (next_state, available, finished), transition
 
-        zeros = {"return": jnp.zeros(()), "length": jnp.zeros(()), "count": jnp.zeros(())}
+        num_envs = self.config.train.num_envs
+        zeros = {name: jnp.zeros((num_envs,)) for name in ("return", "length", "count")}
         keys = jax.random.split(key, self.config.train.unroll_length)
-        available = jnp.ones((self.config.train.num_envs,), bool)
+        available = jnp.ones((num_envs,), bool)
         (env_state, _, finished), trajectory = jax.lax.scan(
             step, (env_state, available, zeros), keys
         )
-        return env_state, trajectory, finished
+        return env_state, trajectory, jax.tree.map(jnp.sum, finished)
 
     def iteration(self, state: TrainState) -> tuple[TrainState, Metrics]:
         """One collect-and-update step."""

@@ -201,6 +201,10 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
     for _, command, _ in parts:
         assert command[:2] == [sys.executable, "-m"]
         assert importlib.util.find_spec(command[2]) is not None, command[2]
+    commands = {name: command for name, command, _ in parts}
+    first, speed = commands["speed-purejaxrl-first"], commands["speed-purejaxrl"]
+    assert "--reset-to-first-state" in first and "--skip-anchor" in first
+    assert first[: first.index("--reset-to-first-state")] == speed[: speed.index("--json")]
 
 
 def test_device_default_parts_fit_in_eight_minutes(tmp_path):
@@ -233,8 +237,15 @@ def test_device_markdown_reads_each_parts_results():
             {"num_envs": 2**17, "exit": 1}]}},
         "depth": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {"results": [
             {"depth": 4, "steps_per_s": 9.0, "device_peak_bytes": 2**30}]}},
+        "speed-purejaxrl": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {
+            "ours_env_steps_per_second": 900.0, "purejaxrl_env_steps_per_second": 1000.0,
+            "ratio": 0.9}},
+        "speed-purejaxrl-first": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {
+            "ours_env_steps_per_second": 990.0}},
     }}  # fmt: skip
     text = device.markdown(report)
+    assert "purerl 900 steps/s, PureJaxRL 1,000 (0.900x)" in text
+    assert "| purerl 990 steps/s |" in text
     assert "purerl 1,000 steps/s, Brax train-only 500 (2.00x)" in text
     assert "purerl 700 steps/s; Brax's anchor did not finish" in text
     assert "2^16: 3,000,000 steps/s, 100 MiB; 2^17: failed" in text

@@ -104,6 +104,26 @@ def test_fresh_starts_once_per_unroll_are_each_used_once():
     assert len(np.unique(starts.round(6), axis=0)) == len(starts)
 
 
+def test_only_fresh_resets_step_through_a_conditional():
+    """A conditional reads its predicate back to the host on every step on a GPU (5% of
+    PureJaxRL's ant configuration on an H200, docs/BENCHMARKS.md): with reset_to_first_state
+    neither step path holds one; with fresh resets both do, since a reset is costly."""
+    single = envs.EpisodeTracker(envs.make("point_reach"), 2)
+    for first_state in (True, False):
+        env = envs.AutoResetBatch(single, num_envs=4, reset_to_first_state=first_state)
+        state = env.reset(jax.random.PRNGKey(0))
+        fresh, state = env.fresh_states(state)
+        available = jnp.ones((4,), bool)
+        action = jnp.ones((4, 2))
+        programs = {
+            "step": jax.make_jaxpr(env.step)(state, action),
+            "step_with_fresh": jax.make_jaxpr(env.step_with_fresh)(state, action, fresh, available),
+        }
+        for name, jaxpr in programs.items():
+            has_cond = any(eqn.primitive.name == "cond" for eqn in jaxpr.jaxpr.eqns)
+            assert has_cond is not first_state, (name, first_state)
+
+
 def test_reset_to_first_state_replays_each_slots_first_start():
     """With reset_to_first_state (brax's AutoResetWrapper), every episode of a slot starts from
     the state the slot was first reset to, through both step paths (the once-per-unroll starts

@@ -30,7 +30,9 @@ epochs): purerl against PureJaxRL (with ``--purejaxrl-dir``; purerl's side alone
 both timed after compilation, purerl's per-part breakdown, and both compiled programs' loops
 with the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_loops``; the
 programs themselves stay in DIR/work/hlo/). It took 174 s on the H200, more than the 8
-minutes leave.
+minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``) times purerl alone at
+the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
+H200); read it against that part's PureJaxRL number.
 
 ``--quick`` shrinks every part to a CPU-sized smoke run (inverted_pendulum, small batches) to
 rehearse the whole script before spending accelerator time. Subprocesses get
@@ -78,6 +80,10 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         "--json", str(out / "speed-purejaxrl.json"), "--hlo-dir", str(out / "hlo"),
     ]  # fmt: skip
     speed += ["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]
+    speed_first = [
+        *speed[: speed.index("--json")], "--reset-to-first-state", "--skip-anchor",
+        "--skip-unchecked", "--no-breakdown", "--json", str(out / "speed-purejaxrl-first.json"),
+    ]  # fmt: skip
 
     def brax(num_envs: int, iterations: int, results: Path) -> list[str]:
         geometry = QUICK_GEOMETRY if quick else BRAX_ANT_GEOMETRY
@@ -111,6 +117,7 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         ("scaling", scaling, out / "scaling.json"),
         ("depth", depth, out / "depth.json"),
         ("speed-purejaxrl", speed, out / "speed-purejaxrl.json"),
+        ("speed-purejaxrl-first", speed_first, out / "speed-purejaxrl-first.json"),
     ]  # fmt: skip
 
 
@@ -235,8 +242,14 @@ def headline(name: str, results: dict | None) -> str:
             )
             for r in results["results"]
         )
-    if name == "speed-purejaxrl":
-        return json.dumps(results.get("summary", results))[:200]
+    if name.startswith("speed-purejaxrl"):
+        line = f"purerl {results['ours_env_steps_per_second']:,.0f} steps/s"
+        if "purejaxrl_env_steps_per_second" in results:
+            line += (
+                f", PureJaxRL {results['purejaxrl_env_steps_per_second']:,.0f}"
+                f" ({results['ratio']:.3f}x)"
+            )
+        return line
     return json.dumps(results)[:200]
 
 
@@ -268,6 +281,7 @@ DEFAULT_LIMITS_S = {
     "scaling": 110,
     "depth": 60,
     "speed-purejaxrl": 190,
+    "speed-purejaxrl-first": 60,
 }
 DEFAULT_PARTS = ("speed-brax", "speed-brax-16k", "scaling", "depth")
 
