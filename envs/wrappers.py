@@ -134,14 +134,15 @@ class AutoResetBatch:
         `fresh` once per unroll pays one batched reset per unroll instead of one per step
         on which any environment finished (nearly every step, with many environments).
 
-        With reset_to_first_state, `fresh` is the first state, which any number of episodes
-        may take: every finished environment takes it with one select, without a conditional
-        (on a GPU, a conditional reads its predicate back to the host on every step).
+        With reset_to_first_state this is `step`, which takes the first state (any number of
+        episodes may) with one select and no conditional; `fresh` and `available` are unused.
+        On a GPU a conditional reads its predicate back to the host on every step.
         """
+        if self.reset_to_first_state:
+            stepped = self.step(state, action)
+            return stepped, available & ~(stepped.done > 0)
         stepped = self._step(state, action)
         done = stepped.done > 0
-        if self.reset_to_first_state:
-            return self._same_types(self._take(stepped, fresh, done), state), available & ~done
         stepped = self._take(stepped, fresh, done & available)
         again = done & ~available
         stepped = jax.lax.cond(

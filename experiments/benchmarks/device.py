@@ -74,15 +74,17 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
     """(name, command, results file) of every part, in the order they run."""
     py = [sys.executable, "-m"]
     quick = args.quick
-    speed = [
+    speed_setting = [
         *py, "experiments.benchmarks.speed", *(QUICK_GEOMETRY if quick else PUREJAXRL_ANT_GEOMETRY),
         "--num-updates", "4" if quick else "50", "--rounds", "1",
-        "--json", str(out / "speed-purejaxrl.json"), "--hlo-dir", str(out / "hlo"),
     ]  # fmt: skip
-    speed += ["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]
+    speed = [
+        *speed_setting, "--json", str(out / "speed-purejaxrl.json"), "--hlo-dir", str(out / "hlo"),
+        *(["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]),
+    ]  # fmt: skip
     speed_first = [
-        *speed[: speed.index("--json")], "--reset-to-first-state", "--skip-anchor",
-        "--skip-unchecked", "--no-breakdown", "--json", str(out / "speed-purejaxrl-first.json"),
+        *speed_setting, "--reset-to-first-state", "--skip-anchor", "--skip-unchecked",
+        "--no-breakdown", "--json", str(out / "speed-purejaxrl-first.json"),
     ]  # fmt: skip
 
     def brax(num_envs: int, iterations: int, results: Path) -> list[str]:
