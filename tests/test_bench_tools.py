@@ -171,6 +171,34 @@ def test_reuse_trains_only_the_new_variant_and_reports_the_earlier_sides(tmp_pat
     assert not (tmp_path / "again.json").exists()
 
 
+def test_skip_purerl_extends_a_variant_without_training_the_plain_side(tmp_path, monkeypatch):
+    """--merge --skip-purerl adds seeds to Brax's side and a variant's only: the plain purerl
+    side is neither trained nor carried over from the earlier run."""
+    trained = []
+
+    def fake_run(args, overrides=None):
+        trained.append(overrides if overrides is not None else "brax")
+        offset = 100.0 * len(trained)
+        return {"steps": [0, 640], "returns": [[offset + s] * 2 for s in curves.seeds(args)]}
+
+    monkeypatch.setattr(curves, "run_brax", fake_run)
+    monkeypatch.setattr(curves, "run_purerl", fake_run)
+    base = ["--env", "hopper", "--num-envs", "64", "--unroll-length", "10"]
+    base += ["--total-env-steps", "640", "--num-evals", "1", "--variant", "v:discount=0.9"]
+    earlier = curves.main([*base, "--seeds", "2", "--json", str(tmp_path / "earlier.json")])
+    assert set(earlier["sides"]) == {"brax", "purerl", "purerl-v"} and len(trained) == 3
+    more = ["--seeds", "1", "--first-seed", "2", "--skip-purerl"]
+    now = curves.main([*base, *more, "--merge", str(tmp_path / "earlier.json")])
+    sizes = {"policy_hidden_sizes": (32,) * 4, "value_hidden_sizes": (256,) * 5}
+    assert trained[3:] == ["brax", {**sizes, "discount": 0.9}]
+    assert set(now["sides"]) == {"brax", "purerl-v"} and set(now["targets"]) == {"purerl-v"}
+    assert now["config"]["seed_list"] == [0, 1, 2]
+    assert now["sides"]["purerl-v"]["returns"] == [[300.0] * 2, [301.0] * 2, [502.0] * 2]
+    with pytest.raises(SystemExit) as refused:  # nothing left to run
+        curves.main([*base[:-2], "--skip-brax", "--skip-purerl"])
+    assert refused.value.code == 2 and len(trained) == 5
+
+
 BENCHMARKS = Path(benchmarks.__file__).parent
 # What the PureJaxRL anchor imports from the checkout on its PYTHONPATH, after this folder.
 PUREJAXRL_MODULES = {"ppo_continuous_action", "wrappers"}

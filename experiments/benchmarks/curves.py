@@ -14,7 +14,8 @@ limits masked instead of bootstrapped.
 Both evaluate the deterministic policy on `--num-eval-envs` episodes at step 0 and after
 every interval. Extra purerl variants (`--variant NAME:field=value,...`) run alongside;
 `--reuse` reports the sides of an earlier run at the same settings and seeds beside them
-without training those again.
+without training those again; `--merge` adds new seeds to an earlier run's sides, and
+`--skip-purerl` leaves out the plain purerl side where a variant is the one to extend.
 
 Reported per side: mean and 95% t-interval over seeds at every evaluation, and the area
 under the curve (mean eval return over the evaluation points, trapezoidal in env steps) with
@@ -88,7 +89,7 @@ def seeds(args: argparse.Namespace) -> range:
 
 
 # Fields that may differ between a run and the earlier one it is merged with, or reuses.
-MERGE_FREE = {"seeds", "first_seed", "merge", "reuse", "json", "seed_list"}
+MERGE_FREE = {"seeds", "first_seed", "merge", "reuse", "json", "seed_list", "skip_purerl"}
 REUSE_FREE = MERGE_FREE | {"variant", "skip_brax"}
 
 
@@ -290,6 +291,12 @@ def main(argv=None) -> dict:
         "instead of training them, beside this run's new --variant sides",
     )
     p.add_argument("--skip-brax", action="store_true", help="purerl sides only")
+    p.add_argument(
+        "--skip-purerl",
+        action="store_true",
+        help="no plain purerl side, only Brax's and the --variant sides (with --merge, the "
+        "earlier run's plain side is left out too)",
+    )
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     interval, rem = divmod(args.total_env_steps, args.num_evals)
@@ -299,6 +306,8 @@ def main(argv=None) -> dict:
             "unrolls_per_iteration steps, so both trainers evaluate at the same steps"
         )
     variants = [parse_variant(v) for v in args.variant]
+    if args.skip_purerl and args.skip_brax and not variants:
+        p.error("--skip-purerl with --skip-brax and no --variant leaves nothing to run")
     sizes = {
         "policy_hidden_sizes": tuple(args.policy_hidden_sizes),
         "value_hidden_sizes": tuple(args.value_hidden_sizes),
@@ -315,7 +324,9 @@ def main(argv=None) -> dict:
             p.error(f"--variant {name}: --reuse {args.reuse} already has it; choose a new name")
     if not args.skip_brax and "brax" not in sides:
         sides["brax"] = run_brax(args)
-    if "purerl" not in sides:
+    if args.skip_purerl:
+        sides.pop("purerl", None)
+    elif "purerl" not in sides:
         sides["purerl"] = run_purerl(args, sizes)
     for name, overrides in variants:
         sides[f"purerl-{name}"] = run_purerl(args, {**sizes, **overrides})
