@@ -235,6 +235,30 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
     assert first[: first.index("--reset-to-first-state")] == speed[: speed.index("--json")]
 
 
+def test_device_command_buffer_parts_add_their_xla_flags_to_the_runs_own(tmp_path, monkeypatch):
+    """The command-buffer parts run under XLA_FLAGS = the caller's flags plus their own, say so
+    in device.json, and leave every other part's environment as it was."""
+    seen = {}
+
+    def fake_part(name, command, limit_s, results, out, env):
+        seen[name] = env.get("XLA_FLAGS")
+        return {"command": command[1:], "limit_s": limit_s, "exit": 0, "wall_s": 0.0}
+
+    monkeypatch.setattr(device, "run_part", fake_part)
+    monkeypatch.setattr(device, "machine", lambda: {})
+    monkeypatch.setenv("XLA_FLAGS", "--xla_mine=1")
+    only = ["speed-purejaxrl", "speed-purejaxrl-graphs", "speed-purejaxrl-graphs-triton"]
+    report = device.main(["--out", str(tmp_path), "--quick", "--only", *only])
+    assert seen["speed-purejaxrl"] == "--xla_mine=1"
+    for name in only[1:]:
+        assert seen[name].startswith("--xla_mine=1 --xla_gpu_enable_command_buffer=")
+        assert "WHILE" in seen[name] and "CONDITIONAL" in seen[name]
+        assert report["parts"][name]["xla_flags"] == seen[name]
+    assert "cublas_fallback=false" in seen[only[2]] and "cublas_fallback" not in seen[only[1]]
+    assert "xla_flags" not in report["parts"]["speed-purejaxrl"]
+    assert not set(device.PART_XLA_FLAGS) & set(device.DEFAULT_PARTS)
+
+
 def test_device_default_parts_fit_in_eight_minutes(tmp_path):
     """The issue's list (ant at 4,096 and 16,384 envs for purerl and Brax, cart-pole at 2^16 ..
     2^20, the CRL step at depth 4 .. 1024 with remat) runs by default, under 8 minutes."""

@@ -32,7 +32,12 @@ with the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_l
 programs themselves stay in DIR/work/hlo/). It took 174 s on the H200, more than the 8
 minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``) times purerl alone at
 the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
-H200); read it against that part's PureJaxRL number.
+H200); read it against that part's PureJaxRL number. ``speed-purejaxrl-graphs`` (only with
+``--only``) repeats ``speed-purejaxrl`` without the breakdown under XLA's command buffers for
+every kind of thunk (``PART_XLA_FLAGS``), and keeps both compiled programs, whose text shows
+which thunks were recorded; ``speed-purejaxrl-graphs-triton`` times purerl alone under the
+same flags with Triton for every matrix product (``--xla_gpu_cublas_fallback=false``). Each
+part's XLA flags are in its row of device.json.
 
 ``--quick`` shrinks every part to a CPU-sized smoke run (inverted_pendulum, small batches) to
 rehearse the whole script before spending accelerator time. Subprocesses get
@@ -86,6 +91,18 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         *speed_setting, "--reset-to-first-state", "--skip-anchor", "--skip-unchecked",
         "--no-breakdown", "--json", str(out / "speed-purejaxrl-first.json"),
     ]  # fmt: skip
+    # Under XLA's command buffers (PART_XLA_FLAGS): both sides, and the compiled programs,
+    # whose text shows which thunks were recorded into command buffers; then purerl alone
+    # with every matrix product left to Triton.
+    graphs = [
+        *speed_setting, "--skip-unchecked", "--no-breakdown",
+        "--json", str(out / "speed-purejaxrl-graphs.json"), "--hlo-dir", str(out / "hlo-graphs"),
+        *(["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]),
+    ]  # fmt: skip
+    graphs_triton = [
+        *speed_setting, "--skip-anchor", "--skip-unchecked", "--no-breakdown",
+        "--json", str(out / "speed-purejaxrl-graphs-triton.json"),
+    ]  # fmt: skip
 
     def brax(num_envs: int, iterations: int, results: Path) -> list[str]:
         geometry = QUICK_GEOMETRY if quick else BRAX_ANT_GEOMETRY
@@ -120,6 +137,9 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         ("depth", depth, out / "depth.json"),
         ("speed-purejaxrl", speed, out / "speed-purejaxrl.json"),
         ("speed-purejaxrl-first", speed_first, out / "speed-purejaxrl-first.json"),
+        ("speed-purejaxrl-graphs", graphs, out / "speed-purejaxrl-graphs.json"),
+        ("speed-purejaxrl-graphs-triton", graphs_triton,
+         out / "speed-purejaxrl-graphs-triton.json"),
     ]  # fmt: skip
 
 
@@ -203,7 +223,11 @@ def main(argv=None) -> dict:
     for name, command, results in parts(args, work):
         if name not in (args.only or DEFAULT_PARTS):
             continue
-        report["parts"][name] = run_part(name, command, limits[name], results, args.out, env)
+        flags = " ".join(filter(None, [env.get("XLA_FLAGS"), PART_XLA_FLAGS.get(name)]))
+        part_env = dict(env, XLA_FLAGS=flags) if flags else env
+        report["parts"][name] = run_part(name, command, limits[name], results, args.out, part_env)
+        if name in PART_XLA_FLAGS:
+            report["parts"][name]["xla_flags"] = flags
         write_text_atomic(args.out / "device.json", json.dumps(report, indent=1) + "\n")
         write_text_atomic(args.out / "device.md", markdown(report))
     return report
@@ -284,6 +308,21 @@ DEFAULT_LIMITS_S = {
     "depth": 60,
     "speed-purejaxrl": 190,
     "speed-purejaxrl-first": 60,
+    "speed-purejaxrl-graphs": 150,
+    "speed-purejaxrl-graphs-triton": 60,
+}
+# XLA's command buffers (CUDA graphs) for every kind of thunk, loops and conditionals
+# included: PureJaxRL ran 9.6% faster under them on the H200 (2026-11-29) and purerl did not.
+# Added to any XLA_FLAGS the run already has, for these parts only.
+COMMAND_BUFFERS = (
+    "--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,"
+    "DYNAMIC_SLICE_FUSION,CONDITIONAL,WHILE"
+)
+PART_XLA_FLAGS = {
+    "speed-purejaxrl-graphs": COMMAND_BUFFERS,
+    # purerl's one library call inside its loops was a cuBLASLt matrix product (the value
+    # pass); PureJaxRL's were all Triton fusions. Without the cuBLAS fallback, so are purerl's.
+    "speed-purejaxrl-graphs-triton": COMMAND_BUFFERS + " --xla_gpu_cublas_fallback=false",
 }
 DEFAULT_PARTS = ("speed-brax", "speed-brax-16k", "scaling", "depth")
 
