@@ -72,9 +72,10 @@ class AutoResetBatch:
                            which is what a learner bootstraps from on truncation;
       last_episode_return  (num_envs,): return of the most recently finished episode;
       last_episode_length  (num_envs,): its length.
-    Fresh resets run only on steps where some environment finished (`lax.cond` on the batch);
-    with `reset_to_first_state` a finished environment takes its stored first state with a
-    select, and no step holds a conditional.
+    Fresh resets run only on steps where some environment finished (`lax.cond` on the batch),
+    or are built ahead for an unroll (`fresh_states`, once per unroll or once per step of it,
+    the latter with no conditional); with `reset_to_first_state` a finished environment takes
+    its stored first state with a select, and no step holds a conditional.
 
     A finished environment starts its next episode from a new reset with its own next key,
     or, with `reset_to_first_state`, from the state its slot was first reset to, kept in
@@ -113,36 +114,52 @@ class AutoResetBatch:
             stepped = jax.lax.cond(jnp.any(done), self._reset_finished, lambda s: s, stepped)
         return self._same_types(stepped, state)
 
-    def fresh_states(self, state: State) -> tuple[State, State]:
-        """One fresh reset per environment, each from its own next key, to hand out with
-        `step_with_fresh`: (fresh batch, `state` with every reset key advanced). With
-        reset_to_first_state: (each environment's first state, `state` unchanged)."""
+    def fresh_states(self, state: State, steps: int | None = None) -> tuple[State, State]:
+        """Fresh resets to hand out with `step_with_fresh`, each from its own key: (fresh
+        starts, `state` with every reset key advanced).
+
+        steps None: one per environment (num_envs, ...), for a whole unroll; an environment
+        that finishes twice in it is then reset through a conditional. steps T: one per
+        environment and step (T, num_envs, ...), for an unroll of T steps: every finish takes
+        its own step's start, so no step holds a conditional, for T times the resets and the
+        memory. With reset_to_first_state: (each environment's first state, `state`
+        unchanged), whatever `steps`.
+        """
         if self.reset_to_first_state:
             return state.info["first_state"], state
-        keys = jax.vmap(jax.random.split)(state.info["reset_key"])
-        fresh = jax.vmap(self.env.reset)(keys[:, 0])
-        return fresh, state.replace(info=dict(state.info, reset_key=keys[:, 1]))
+        if steps is None:
+            keys = jax.vmap(jax.random.split)(state.info["reset_key"])
+            fresh = jax.vmap(self.env.reset)(keys[:, 0])
+            return fresh, state.replace(info=dict(state.info, reset_key=keys[:, 1]))
+        keys = jax.vmap(lambda key: jax.random.split(key, steps + 1))(state.info["reset_key"])
+        fresh = jax.vmap(jax.vmap(self.env.reset))(jnp.swapaxes(keys[:, :steps], 0, 1))
+        return fresh, state.replace(info=dict(state.info, reset_key=keys[:, steps]))
 
     def step_with_fresh(
-        self, state: State, action: jax.Array, fresh: State, available: jax.Array
-    ) -> tuple[State, jax.Array]:
+        self, state: State, action: jax.Array, fresh: State, available: jax.Array | None
+    ) -> tuple[State, jax.Array | None]:
         """`step`, with finished environments taking their state from `fresh` (a select,
-        no reset computed) while `available` (num_envs,) says theirs is unused; one that
-        finishes again is reset as in `step`. Returns (state, what is still available).
+        no reset computed). Returns (state, what is still available).
 
-        Every episode still starts from its own fresh reset, but a collect that builds
-        `fresh` once per unroll pays one batched reset per unroll instead of one per step
-        on which any environment finished (nearly every step, with many environments).
+        `available` (num_envs,) says which environments' starts in a once-per-unroll `fresh`
+        are unused; one that finishes again is reset as in `step`, through a conditional. Every
+        episode still starts from its own fresh reset, but the collect pays one batched reset
+        per unroll instead of one per step on which any environment finished (nearly every
+        step, with many environments). `available` None: `fresh` is this step's own slice of
+        a per-step `fresh_states(state, T)`, which any finished environment takes, with no
+        conditional; None is returned.
 
         With reset_to_first_state this is `step`, which takes the first state (any number of
-        episodes may) with one select and no conditional; `fresh` and `available` are unused.
+        episodes may) with one select and no conditional; `fresh` is unused.
         On a GPU a conditional reads its predicate back to the host on every step.
         """
         if self.reset_to_first_state:
             stepped = self.step(state, action)
-            return stepped, available & ~(stepped.done > 0)
+            return stepped, None if available is None else available & ~(stepped.done > 0)
         stepped = self._step(state, action)
         done = stepped.done > 0
+        if available is None:
+            return self._same_types(self._take(stepped, fresh, done), state), None
         stepped = self._take(stepped, fresh, done & available)
         again = done & ~available
         stepped = jax.lax.cond(

@@ -17,7 +17,7 @@ from flax import struct
 import envs
 from envs import Env, State  # through envs, which keeps mujoco's import message off stdout
 from purerl.agents import build_agent
-from purerl.config import Config, validate
+from purerl.config import Config, fresh_starts_per_step, validate
 from purerl.types import Agent, Metrics, Transition, unrolls_to_columns
 
 
@@ -57,6 +57,7 @@ class Trainer:
             episodic, train.num_envs, reset_to_first_state=config.env.reset_to_first_state
         )
         self.eval_env = episodic
+        self.fresh_per_step = fresh_starts_per_step(config.env, jax.default_backend())
         self.spec = envs.spec(env)
         # XLA options for jitting this trainer's programs (`envs.compiler_options`): None
         # except for environments that need their own, such as the arm tasks on a CPU.
@@ -103,14 +104,19 @@ class Trainer:
         """Steps all environments unroll_length times: (env state, (T, N) trajectory,
         finished-episode sums), as `collect` returns them for one unroll."""
 
-        # Environments that finish take a fresh start built once per unroll (see
-        # AutoResetBatch.step_with_fresh) instead of a batched reset on every step.
-        fresh, env_state = self.env.fresh_states(env_state)
+        # Environments that finish take a fresh start built ahead, once per unroll or once per
+        # step of it (AutoResetBatch.step_with_fresh), instead of a batched reset on every step.
+        num_steps = self.config.train.unroll_length
+        per_step = self.fresh_per_step
+        fresh, env_state = self.env.fresh_states(env_state, num_steps if per_step else None)
 
-        def step(carry, step_key):
+        def step(carry, inputs):
             env_state, available, finished = carry
+            step_key, own_fresh = inputs  # this step's own starts, or None: the unroll's
             action, policy = self.agent.act(agent_state, env_state.obs, step_key, False)
-            next_state, available = self.env.step_with_fresh(env_state, action, fresh, available)
+            next_state, available = self.env.step_with_fresh(
+                env_state, action, fresh if own_fresh is None else own_fresh, available
+            )
             done = next_state.done
             truncation = next_state.info["truncation"]
             # Summed per environment here and over environments once after the scan: a sum
@@ -132,10 +138,10 @@ class Trainer:
 
         num_envs = self.config.train.num_envs
         zeros = {name: jnp.zeros((num_envs,)) for name in ("return", "length", "count")}
-        keys = jax.random.split(key, self.config.train.unroll_length)
-        available = jnp.ones((num_envs,), bool)
+        keys = jax.random.split(key, num_steps)
+        available = None if per_step else jnp.ones((num_envs,), bool)
         (env_state, _, finished), trajectory = jax.lax.scan(
-            step, (env_state, available, zeros), keys
+            step, (env_state, available, zeros), (keys, fresh if per_step else None)
         )
         return env_state, trajectory, jax.tree.map(jnp.sum, finished)
 

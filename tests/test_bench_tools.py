@@ -233,6 +233,10 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
     first, speed = commands["speed-purejaxrl-first"], commands["speed-purejaxrl"]
     assert "--reset-to-first-state" in first and "--skip-anchor" in first
     assert first[: first.index("--reset-to-first-state")] == speed[: speed.index("--json")]
+    per_unroll = commands["speed-purejaxrl-per-unroll"]
+    at = per_unroll.index("--fresh-starts")
+    assert per_unroll[at + 1] == "per_unroll" and "--skip-anchor" in per_unroll
+    assert per_unroll[:at] == speed[: speed.index("--json")]
 
 
 def test_device_command_buffer_parts_add_their_xla_flags_to_the_runs_own(tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ from purerl.config import from_dict, replace, to_dict
             "agent.num_minibatches=4",
         ),
         (dict(unrolls_per_iteration=0), "train.unrolls_per_iteration", "positive"),
+        (dict(fresh_starts="per_episode"), "env.fresh_starts", "auto, per_unroll, per_step"),
         # 64 envs x 3 unrolls = 192 trajectories: 7 does not divide them; 6 does (not 64).
         (
             dict(unrolls_per_iteration=3, advantage_estimation="per_minibatch", num_minibatches=7),
@@ -81,6 +82,19 @@ def test_invalid_configs_name_field_and_fix(overrides, field, hint):
         validate(config)
     assert error.value.field == field
     assert hint in str(error.value)
+
+
+@pytest.mark.parametrize("first_state", [False, True])
+def test_fresh_starts_auto_builds_per_step_starts_on_accelerators_only(first_state):
+    """ "auto" spends resets where they are cheap and conditionals costly (accelerators); with
+    reset_to_first_state no fresh starts are built at all."""
+    from purerl.config import EnvConfig, fresh_starts_per_step
+
+    for mode, cpu, gpu in [("auto", False, True), ("per_unroll", False, False),
+                           ("per_step", True, True)]:  # fmt: skip
+        env = EnvConfig(fresh_starts=mode, reset_to_first_state=first_state)
+        want = (False, False) if first_state else (cpu, gpu)
+        assert (fresh_starts_per_step(env, "cpu"), fresh_starts_per_step(env, "gpu")) == want
 
 
 def test_valid_config_and_iteration_arithmetic():

@@ -104,25 +104,59 @@ def test_fresh_starts_once_per_unroll_are_each_used_once():
     assert len(np.unique(starts.round(6), axis=0)) == len(starts)
 
 
+def test_fresh_starts_per_step_give_every_finish_its_own_start():
+    """With one fresh start per environment and step (`fresh_states(state, T)`), a finish at
+    step t takes step t's start, however many times an environment finishes in the unroll:
+    every episode's start is its own, and the reset keys move on past all of them."""
+    env = batched("point_reach", num_envs=4, episode_length=2)
+    state = env.reset(jax.random.PRNGKey(0))
+    starts = [np.asarray(state.pipeline_state.goal)]
+    fresh, advanced = jax.jit(env.fresh_states, static_argnums=1)(state, 5)
+    assert fresh.obs.shape == (5, 4, state.obs.shape[1])
+    assert not np.array_equal(advanced.info["reset_key"], state.info["reset_key"])
+    step = jax.jit(env.step_with_fresh)
+    state = advanced
+    for t in range(5):  # episodes end at t = 1 and t = 3
+        own = jax.tree.map(lambda x, t=t: x[t], fresh)
+        state, available = step(state, jnp.ones((4, 2)), own, None)
+        assert available is None
+        goals = np.asarray(state.pipeline_state.goal)
+        if t in (1, 3):
+            assert np.asarray(state.done).all()
+            np.testing.assert_array_equal(goals, np.asarray(fresh.pipeline_state.goal[t]))
+            np.testing.assert_array_equal(state.info["steps"], 0)
+            assert not np.allclose(state.info["final_obs"], state.obs)
+            starts.append(goals)
+        else:
+            np.testing.assert_array_equal(goals, starts[-1])  # mid-episode: unchanged
+    # Every start in the pool is its own too, the unused ones included.
+    pool = np.concatenate([starts[0], np.asarray(fresh.pipeline_state.goal).reshape(-1, 2)])
+    assert len(np.unique(pool.round(6), axis=0)) == len(pool) == 4 + 5 * 4
+
+
 def test_only_fresh_resets_step_through_a_conditional():
     """A conditional reads its predicate back to the host on every step on a GPU (5% of
     PureJaxRL's ant configuration on an H200, docs/BENCHMARKS.md): with reset_to_first_state
-    neither step path holds one; with fresh resets both do, since a reset is costly."""
+    no step path holds one, nor with fresh starts built for every step; fresh resets
+    otherwise do, since a reset is costly."""
     single = envs.EpisodeTracker(envs.make("point_reach"), 2)
     for first_state in (True, False):
         env = envs.AutoResetBatch(single, num_envs=4, reset_to_first_state=first_state)
         state = env.reset(jax.random.PRNGKey(0))
         fresh, state = env.fresh_states(state)
+        own = jax.tree.map(lambda x: x[0], env.fresh_states(state, 3)[0])
         available = jnp.ones((4,), bool)
         action = jnp.ones((4, 2))
+        with_fresh = jax.jit(env.step_with_fresh)
         programs = {
-            "step": jax.jit(env.step).lower(state, action),
-            "step_with_fresh": jax.jit(env.step_with_fresh).lower(state, action, fresh, available),
+            "step": (jax.jit(env.step).lower(state, action), not first_state),
+            "step_with_fresh": (with_fresh.lower(state, action, fresh, available), not first_state),
+            "step_with_fresh per step": (with_fresh.lower(state, action, own, None), False),
         }
-        for name, program in programs.items():
+        for name, (program, conditional) in programs.items():
             # The lowered program, so that a conditional nested in any call is seen too.
             has_cond = "stablehlo.case" in program.as_text()
-            assert has_cond is not first_state, (name, first_state)
+            assert has_cond is conditional, (name, first_state)
 
 
 def test_reset_to_first_state_replays_each_slots_first_start():

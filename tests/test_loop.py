@@ -138,26 +138,56 @@ def test_several_unrolls_per_iteration_are_consecutive_trajectory_columns():
     assert all(bool(jnp.isfinite(v).all()) for v in jax.tree.leaves(metrics))
 
 
-def test_reset_to_first_state_reaches_the_collected_batch():
+@pytest.mark.parametrize(
+    "first_state, fresh_starts",
+    [(True, "auto"), (False, "per_unroll"), (False, "per_step")],
+)
+def test_reset_to_first_state_reaches_the_collected_batch(first_state, fresh_starts):
     """env.reset_to_first_state (Brax's reset) makes every episode the training loop collects
-    start where its environment's first episode started; by default each starts afresh."""
+    start where its environment's first episode started; by default each starts afresh,
+    from starts built once per unroll or once per step."""
     import dataclasses
 
     train = dataclasses.replace(CONFIG.train, unroll_length=4, unrolls_per_iteration=3)
-    for first_state in (True, False):
-        env = dataclasses.replace(CONFIG.env, episode_length=5, reset_to_first_state=first_state)
+    env = dataclasses.replace(
+        CONFIG.env, episode_length=5, reset_to_first_state=first_state, fresh_starts=fresh_starts
+    )
+    trainer = Trainer(dataclasses.replace(CONFIG, env=env, train=train))
+    assert trainer.fresh_per_step is (fresh_starts == "per_step")
+    state = trainer.init(jax.random.PRNGKey(0))
+    _, trajectory, _ = jax.jit(trainer.collect)(state.agent, state.env, jax.random.PRNGKey(1))
+    first = np.asarray(state.env.obs)
+    assert not np.allclose(trajectory.obs[2, 1::3], first)  # mid-episode
+    # Episodes of 5 steps: the second and third start at steps 5 and 10, i.e. unroll 1's
+    # step 1 and unroll 2's step 2 (columns n * 3 + u).
+    for later in (trajectory.obs[1, 1::3], trajectory.obs[2, 2::3]):
+        if first_state:
+            np.testing.assert_array_equal(later, first)
+        else:
+            assert not np.allclose(later, first)
+
+
+def test_fresh_starts_per_step_and_per_unroll_collect_alike_until_an_episode_ends():
+    """The two ways of building fresh starts draw them from different keys and change nothing
+    else: the same seed collects the same steps until the first episode ends, then new
+    starts."""
+    import dataclasses
+
+    train = dataclasses.replace(CONFIG.train, unroll_length=4, unrolls_per_iteration=3)
+    batches = {}
+    for mode in ("per_unroll", "per_step"):
+        env = dataclasses.replace(CONFIG.env, episode_length=5, fresh_starts=mode)
         trainer = Trainer(dataclasses.replace(CONFIG, env=env, train=train))
         state = trainer.init(jax.random.PRNGKey(0))
-        _, trajectory, _ = jax.jit(trainer.collect)(state.agent, state.env, jax.random.PRNGKey(1))
-        first = np.asarray(state.env.obs)
-        assert not np.allclose(trajectory.obs[2, 1::3], first)  # mid-episode
-        # Episodes of 5 steps: the second and third start at steps 5 and 10, i.e. unroll 1's
-        # step 1 and unroll 2's step 2 (columns n * 3 + u).
-        for later in (trajectory.obs[1, 1::3], trajectory.obs[2, 2::3]):
-            if first_state:
-                np.testing.assert_array_equal(later, first)
-            else:
-                assert not np.allclose(later, first)
+        _, batches[mode], _ = jax.jit(trainer.collect)(
+            state.agent, state.env, jax.random.PRNGKey(1)
+        )
+    unroll, step = batches["per_unroll"].obs, batches["per_step"].obs
+    # Two programs: XLA may fuse them differently, so equal to rounding.
+    close = dict(rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(unroll[:, 0::3], step[:, 0::3], **close)  # steps 0-3
+    np.testing.assert_allclose(unroll[0, 1::3], step[0, 1::3], **close)  # step 4, the 5th
+    assert not np.allclose(unroll[1, 1::3], step[1, 1::3])  # step 5 starts episode 2
 
 
 class Countdown:

@@ -67,7 +67,11 @@ def four_device_ppo(tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("args", [PPO, CRL], ids=["ppo", "crl"])
+# Fresh starts built for every step are the default on accelerators, where devices are many.
+PPO_PER_STEP = [*PPO, "--fresh-starts", "per_step"]
+
+
+@pytest.mark.parametrize("args", [PPO, PPO_PER_STEP, CRL], ids=["ppo", "ppo-per-step", "crl"])
 def test_four_devices_give_the_same_numbers_as_one(tmp_path, args):
     one, four = tmp_path / "one", tmp_path / "four"
     assert run_cli(*args, "--run-dir", str(one)).returncode == 0

@@ -32,7 +32,10 @@ with the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_l
 programs themselves stay in DIR/work/hlo/). It took 174 s on the H200, more than the 8
 minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``) times purerl alone at
 the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
-H200); read it against that part's PureJaxRL number. ``speed-purejaxrl-graphs`` (only with
+H200); read it against that part's PureJaxRL number. ``speed-purejaxrl-per-unroll`` (also only
+with ``--only``) times purerl alone with ``--fresh-starts per_unroll``: fresh starts built once
+per unroll and a conditional on every step, the GPU default before ``env.fresh_starts``
+("auto" builds them once per step on a GPU). ``speed-purejaxrl-graphs`` (only with
 ``--only``) repeats ``speed-purejaxrl`` without the breakdown under XLA's command buffers for
 every kind of thunk (``PART_XLA_FLAGS``), and keeps both compiled programs, whose text shows
 which thunks were recorded; ``speed-purejaxrl-graphs-triton`` times purerl alone under the
@@ -91,6 +94,12 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         *speed_setting, "--reset-to-first-state", "--skip-anchor", "--skip-unchecked",
         "--no-breakdown", "--json", str(out / "speed-purejaxrl-first.json"),
     ]  # fmt: skip
+    # purerl alone with fresh starts built once per unroll, and a conditional per step for a
+    # second finish (the default on a GPU builds them once per step, with no conditional).
+    speed_per_unroll = [
+        *speed_setting, "--fresh-starts", "per_unroll", "--skip-anchor", "--skip-unchecked",
+        "--no-breakdown", "--json", str(out / "speed-purejaxrl-per-unroll.json"),
+    ]  # fmt: skip
     # Under XLA's command buffers (PART_XLA_FLAGS): both sides, and the compiled programs,
     # whose text shows which thunks were recorded into command buffers; then purerl alone
     # with every matrix product left to Triton.
@@ -137,6 +146,8 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         ("depth", depth, out / "depth.json"),
         ("speed-purejaxrl", speed, out / "speed-purejaxrl.json"),
         ("speed-purejaxrl-first", speed_first, out / "speed-purejaxrl-first.json"),
+        ("speed-purejaxrl-per-unroll", speed_per_unroll,
+         out / "speed-purejaxrl-per-unroll.json"),
         ("speed-purejaxrl-graphs", graphs, out / "speed-purejaxrl-graphs.json"),
         ("speed-purejaxrl-graphs-triton", graphs_triton,
          out / "speed-purejaxrl-graphs-triton.json"),
@@ -308,6 +319,7 @@ DEFAULT_LIMITS_S = {
     "depth": 60,
     "speed-purejaxrl": 190,
     "speed-purejaxrl-first": 60,
+    "speed-purejaxrl-per-unroll": 60,
     "speed-purejaxrl-graphs": 150,
     "speed-purejaxrl-graphs-triton": 60,
 }

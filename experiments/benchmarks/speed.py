@@ -36,6 +36,7 @@ from experiments.atomic import write_text_atomic
 from experiments.benchmarks import anchors, hlo_loops
 from experiments.benchmarks.args import add_geometry
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
+from purerl.config import FRESH_STARTS, fresh_starts_per_step
 
 
 def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Config:
@@ -48,6 +49,7 @@ def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Con
             backend=args.backend,
             episode_length=1000,
             reset_to_first_state=args.reset_to_first_state,
+            fresh_starts=args.fresh_starts,
         ),
         TrainConfig(
             num_envs=args.num_envs,
@@ -180,6 +182,13 @@ def main(argv=None) -> dict:
         "brax wrapper does (env.reset_to_first_state), instead of fresh resets",
     )
     p.add_argument(
+        "--fresh-starts",
+        choices=FRESH_STARTS,
+        default="auto",
+        help="how purerl builds fresh starts (env.fresh_starts; auto: per step on an "
+        "accelerator, per unroll on a CPU)",
+    )
+    p.add_argument(
         "--skip-unchecked",
         action="store_true",
         help="do not also time purerl without the non-finite check (one compile less)",
@@ -213,6 +222,10 @@ def main(argv=None) -> dict:
     result = {
         "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
         "jax_version": jax.__version__,
+        # What env.fresh_starts resolved to on this backend.
+        "fresh_starts_per_step": fresh_starts_per_step(
+            purejaxrl_config(args).env, jax.default_backend()
+        ),
         "rounds": rounds,
         "ours_env_steps_per_second": median("ours"),
     }
