@@ -50,7 +50,8 @@ class EnvConfig:
     (unroll_length x num_envs resets and states per unroll) and needs no conditional. On a GPU
     a conditional reads its predicate back to the host and waits, every step (about 5% of
     PureJaxRL's ant configuration on an H200); on a CPU the extra resets cost 7-18% of brax's
-    environment time. "auto": "per_step" on an accelerator, "per_unroll" on a CPU."""
+    environment time. Memory: per_step keeps unroll_length starts per environment (ant: 2.6 kB
+    each; docs/SCALING.md). "auto": "per_step" on an accelerator, "per_unroll" on a CPU."""
 
     def make_kwargs(self) -> dict:
         """Keyword arguments for `envs.make` beyond name and backend."""
