@@ -298,10 +298,18 @@ def test_device_markdown_reads_each_parts_results():
             "ratio": 0.9}},
         "speed-purejaxrl-first": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {
             "ours_env_steps_per_second": 990.0}},
+        "speed-purejaxrl-per-unroll": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {
+            "ours_env_steps_per_second": 950.0, "fresh_starts_per_step": False,
+            "config": {"reset_to_first_state": False}}},
+        "speed-purejaxrl-graphs": {"exit": 0, "wall_s": 1.0, "limit_s": 2, "results": {
+            "ours_env_steps_per_second": 980.0, "fresh_starts_per_step": False,
+            "config": {"reset_to_first_state": True}}},
     }}  # fmt: skip
     text = device.markdown(report)
     assert "purerl 900 steps/s, PureJaxRL 1,000 (0.900x)" in text
     assert "| purerl 990 steps/s |" in text
+    assert "| purerl 950 steps/s (fresh starts per unroll) |" in text
+    assert "| purerl 980 steps/s (first-state resets) |" in text
     assert "purerl 1,000 steps/s, Brax train-only 500 (2.00x)" in text
     assert "purerl 700 steps/s; Brax's anchor did not finish" in text
     assert "2^16: 3,000,000 steps/s, 100 MiB; 2^17: failed" in text

@@ -281,6 +281,10 @@ def headline(name: str, results: dict | None) -> str:
         )
     if name.startswith("speed-purejaxrl"):
         line = f"purerl {results['ours_env_steps_per_second']:,.0f} steps/s"
+        if "fresh_starts_per_step" in results:  # absent before env.fresh_starts
+            per = "step" if results["fresh_starts_per_step"] else "unroll"
+            first = results.get("config", {}).get("reset_to_first_state")
+            line += " (first-state resets)" if first else f" (fresh starts per {per})"
         if "purejaxrl_env_steps_per_second" in results:
             line += (
                 f", PureJaxRL {results['purejaxrl_env_steps_per_second']:,.0f}"
