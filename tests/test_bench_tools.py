@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from experiments import benchmarks
@@ -98,6 +99,23 @@ def write_earlier(tmp_path, seeds=3, num_envs=64):
     (tmp_path / "earlier.json").write_text(
         json.dumps({"config": config, "sides": {"brax": side, "purerl": side}})
     )
+
+
+def test_areas_are_compared_with_welch_and_mann_whitney():
+    """Welch's t from its formula (means, sample variances, Welch-Satterthwaite degrees of
+    freedom); the Mann-Whitney p of fully separated samples of 3 is 2 / C(6, 3)."""
+    from scipy import stats
+
+    ours, brax = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0]
+    va, vb = np.var(ours, ddof=1) / 4, np.var(brax, ddof=1) / 5  # 5/12 and 2
+    t = (2.5 - 6.0) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 4)
+    got = curves.compare_areas({"auc": ours}, {"auc": brax})
+    np.testing.assert_allclose(got["welch_t"], -3.5 / np.sqrt(29 / 12), rtol=1e-12)
+    np.testing.assert_allclose(got["welch_t"], t, rtol=1e-12)
+    np.testing.assert_allclose(got["welch_p"], 2 * stats.t.sf(abs(t), df), rtol=1e-10)
+    separated = curves.compare_areas({"auc": [1.0, 2.0, 3.0]}, {"auc": [4.0, 5.0, 6.0]})
+    assert separated["mann_whitney_p"] == pytest.approx(2 / 20)
 
 
 def test_merge_puts_the_earlier_seeds_first(tmp_path):

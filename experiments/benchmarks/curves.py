@@ -20,7 +20,8 @@ without training those again; `--merge` adds new seeds to an earlier run's sides
 Reported per side: mean and 95% t-interval over seeds at every evaluation, and the area
 under the curve (mean eval return over the evaluation points, trapezoidal in env steps) with
 its interval. Targets: purerl's mean at every point is at least Brax's lower bound, and its
-area at least Brax's.
+area at least Brax's. Beside them, whether the per-seed areas differ from Brax's beyond seed
+noise (Welch's t-test and the Mann-Whitney test, two-sided p).
 """
 
 from __future__ import annotations
@@ -237,6 +238,21 @@ def summarise(side: dict) -> dict:
     }
 
 
+def compare_areas(side: dict, brax: dict) -> dict:
+    """Whether a side's per-seed areas differ from Brax's beyond seed noise: Welch's t-test
+    (unequal variances) and the Mann-Whitney U test, both two-sided."""
+    from scipy import stats
+
+    ours, theirs = np.asarray(side["auc"]), np.asarray(brax["auc"])
+    welch = stats.ttest_ind(ours, theirs, equal_var=False)
+    ranks = stats.mannwhitneyu(ours, theirs, alternative="two-sided")
+    return {
+        "welch_t": float(welch.statistic),
+        "welch_p": float(welch.pvalue),
+        "mann_whitney_p": float(ranks.pvalue),
+    }
+
+
 def markdown(result: dict) -> str:
     sides = result["sides"]
     names = list(sides)
@@ -253,7 +269,8 @@ def markdown(result: dict) -> str:
     for name, verdict in result["targets"].items():
         lines.append(
             f"- {name}: every point >= Brax's lower bound: {verdict['points']}; "
-            f"area >= Brax's: {verdict['area']}"
+            f"area >= Brax's: {verdict['area']}; per-seed areas against Brax's: Welch's "
+            f"p = {verdict['welch_p']:.2f}, Mann-Whitney p = {verdict['mann_whitney_p']:.2f}"
         )
     return "\n".join(lines)
 
@@ -343,6 +360,7 @@ def main(argv=None) -> dict:
                 targets[name] = {
                     "points": bool(np.all(np.asarray(side["mean"]) >= np.asarray(brax["lo"]))),
                     "area": side["auc_mean"] >= brax["auc_mean"],
+                    **compare_areas(side, brax),
                 }
     result = {"config": vars(args), "sides": sides, "targets": targets}
     print(markdown(result) if targets else json.dumps(result))
