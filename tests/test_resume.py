@@ -55,6 +55,12 @@ def kill_after(run_dir: Path, evaluations: int) -> None:
     assert not (run_dir / "summary.json").exists(), "the run finished before the kill"
 
 
+def newest_saved(run_dir: Path) -> Path:
+    """The newest checkpoint whose save orbax finished. A kill can land during the next save,
+    which leaves its `<step>.orbax-checkpoint-tmp` folder behind, sorted after it."""
+    return sorted(p for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())[-1]
+
+
 def test_killed_run_resumes_to_identical_metrics(uninterrupted, tmp_path):
     point = random.Random().randint(1, 6)  # a different kill point each CI run
     run_dir = tmp_path / "killed"
@@ -75,7 +81,7 @@ def test_killed_run_resumes_to_identical_metrics(uninterrupted, tmp_path):
 def test_corrupt_checkpoint_is_reported_and_the_previous_one_used(uninterrupted, tmp_path):
     run_dir = tmp_path / "corrupt"
     kill_after(run_dir, 5)
-    newest = sorted((run_dir / "checkpoints").iterdir())[-1]
+    newest = newest_saved(run_dir)
     victim = max(
         (p for p in newest.rglob("*") if p.is_file() and p.name != "purerl.json"),
         key=lambda p: p.stat().st_size,
@@ -94,7 +100,7 @@ def test_corrupt_checkpoint_is_reported_and_the_previous_one_used(uninterrupted,
 def test_partial_checkpoint_is_skipped(uninterrupted, tmp_path):
     run_dir = tmp_path / "partial"
     kill_after(run_dir, 4)
-    newest = sorted((run_dir / "checkpoints").iterdir())[-1]
+    newest = newest_saved(run_dir)
     (newest / "purerl.json").unlink()  # as if killed between orbax's write and ours
     result = run_cli("--resume", str(run_dir), "--quiet")
     assert result.returncode == 0, result.stderr
