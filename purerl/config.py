@@ -17,6 +17,7 @@ from purerl.agents import DEFAULT_AGENT, registry  # the package registers every
 from purerl.checks import ConfigError, positive
 
 FreshStarts = Literal["auto", "per_unroll", "per_step"]
+FRESH_STARTS: tuple[str, ...] = get_args(FreshStarts)
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,6 @@ class EnvConfig:
         if self.single_goal:
             kwargs["single_goal"] = True
         return kwargs
-
-
-FRESH_STARTS: tuple[str, ...] = get_args(FreshStarts)
 
 
 def fresh_starts_per_step(env: EnvConfig, backend: str) -> bool:

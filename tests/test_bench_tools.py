@@ -248,13 +248,19 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
         assert command[:2] == [sys.executable, "-m"]
         assert importlib.util.find_spec(command[2]) is not None, command[2]
     commands = {name: command for name, command, _ in parts}
-    first, speed = commands["speed-purejaxrl-first"], commands["speed-purejaxrl"]
+    speed = commands["speed-purejaxrl"]
+    setting = speed[: speed.index("--rounds") + 2]  # module, geometry, updates, rounds
+    assert "--num-envs" in setting and "--num-minibatches" in setting
+    for name, command in commands.items():
+        if name.startswith("speed-purejaxrl"):  # every speed part times the same setting
+            assert command[: len(setting)] == setting, name
+            assert command[command.index("--json") + 1].endswith(f"{name}.json"), name
+    first, per_unroll = commands["speed-purejaxrl-first"], commands["speed-purejaxrl-per-unroll"]
     assert "--reset-to-first-state" in first and "--skip-anchor" in first
-    assert first[: first.index("--reset-to-first-state")] == speed[: speed.index("--json")]
-    per_unroll = commands["speed-purejaxrl-per-unroll"]
-    at = per_unroll.index("--fresh-starts")
-    assert per_unroll[at + 1] == "per_unroll" and "--skip-anchor" in per_unroll
-    assert per_unroll[:at] == speed[: speed.index("--json")]
+    assert per_unroll[per_unroll.index("--fresh-starts") + 1] == "per_unroll"
+    assert "--skip-anchor" in per_unroll
+    anchored = "--purejaxrl-dir" if purejaxrl_dir else "--skip-anchor"
+    assert anchored in speed and anchored in commands["speed-purejaxrl-graphs"]
 
 
 def test_device_command_buffer_parts_add_their_xla_flags_to_the_runs_own(tmp_path, monkeypatch):

@@ -144,7 +144,9 @@ def test_only_fresh_resets_step_through_a_conditional():
         env = envs.AutoResetBatch(single, num_envs=4, reset_to_first_state=first_state)
         state = env.reset(jax.random.PRNGKey(0))
         fresh, state = env.fresh_states(state)
-        own = jax.tree.map(lambda x: x[0], env.fresh_states(state, 3)[0])
+        # This step's own starts (with reset_to_first_state, the first states again).
+        per_step = env.fresh_states(state, 3)[0]
+        own = fresh if first_state else jax.tree.map(lambda x: x[0], per_step)
         available = jnp.ones((4,), bool)
         action = jnp.ones((4, 2))
         with_fresh = jax.jit(env.step_with_fresh)

@@ -78,6 +78,10 @@ def test_four_devices_give_the_same_numbers_as_one(tmp_path, args):
     result = run_devices(4, *args, "--num-devices", "4", "--run-dir", str(four))
     assert result.returncode == 0, result.stderr
     assert_same_numbers(metrics(one), metrics(four))
+    if args is PPO_PER_STEP:  # the flag reached the runs (the numbers alone cannot tell)
+        for run_dir in (one, four):
+            config = json.loads((run_dir / "config.json").read_text())
+            assert config["env"]["fresh_starts"] == "per_step"
 
 
 def test_state_is_split_over_devices():

@@ -86,32 +86,14 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         *py, "experiments.benchmarks.speed", *(QUICK_GEOMETRY if quick else PUREJAXRL_ANT_GEOMETRY),
         "--num-updates", "4" if quick else "50", "--rounds", "1",
     ]  # fmt: skip
-    speed = [
-        *speed_setting, "--json", str(out / "speed-purejaxrl.json"), "--hlo-dir", str(out / "hlo"),
-        *(["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]),
-    ]  # fmt: skip
-    speed_first = [
-        *speed_setting, "--reset-to-first-state", "--skip-anchor", "--skip-unchecked",
-        "--no-breakdown", "--json", str(out / "speed-purejaxrl-first.json"),
-    ]  # fmt: skip
-    # purerl alone with fresh starts built once per unroll, and a conditional per step for a
-    # second finish (the default on a GPU builds them once per step, with no conditional).
-    speed_per_unroll = [
-        *speed_setting, "--fresh-starts", "per_unroll", "--skip-anchor", "--skip-unchecked",
-        "--no-breakdown", "--json", str(out / "speed-purejaxrl-per-unroll.json"),
-    ]  # fmt: skip
-    # Under XLA's command buffers (PART_XLA_FLAGS): both sides, and the compiled programs,
-    # whose text shows which thunks were recorded into command buffers; then purerl alone
-    # with every matrix product left to Triton.
-    graphs = [
-        *speed_setting, "--skip-unchecked", "--no-breakdown",
-        "--json", str(out / "speed-purejaxrl-graphs.json"), "--hlo-dir", str(out / "hlo-graphs"),
-        *(["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]),
-    ]  # fmt: skip
-    graphs_triton = [
-        *speed_setting, "--skip-anchor", "--skip-unchecked", "--no-breakdown",
-        "--json", str(out / "speed-purejaxrl-graphs-triton.json"),
-    ]  # fmt: skip
+    anchor = ["--purejaxrl-dir", args.purejaxrl_dir] if args.purejaxrl_dir else ["--skip-anchor"]
+    timed_only = ["--skip-unchecked", "--no-breakdown"]  # one timing, no second compile
+    alone = ["--skip-anchor", *timed_only]
+
+    def speed(name: str, *flags: str) -> tuple[str, list[str], Path]:
+        """A part timing PureJaxRL's configuration: the shared setting, then its own flags."""
+        results = out / f"{name}.json"
+        return name, [*speed_setting, *flags, "--json", str(results)], results
 
     def brax(num_envs: int, iterations: int, results: Path) -> list[str]:
         geometry = QUICK_GEOMETRY if quick else BRAX_ANT_GEOMETRY
@@ -144,13 +126,16 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
                                 out / "speed-brax-16k.json"), out / "speed-brax-16k.json"),
         ("scaling", scaling, out / "scaling.json"),
         ("depth", depth, out / "depth.json"),
-        ("speed-purejaxrl", speed, out / "speed-purejaxrl.json"),
-        ("speed-purejaxrl-first", speed_first, out / "speed-purejaxrl-first.json"),
-        ("speed-purejaxrl-per-unroll", speed_per_unroll,
-         out / "speed-purejaxrl-per-unroll.json"),
-        ("speed-purejaxrl-graphs", graphs, out / "speed-purejaxrl-graphs.json"),
-        ("speed-purejaxrl-graphs-triton", graphs_triton,
-         out / "speed-purejaxrl-graphs-triton.json"),
+        speed("speed-purejaxrl", "--hlo-dir", str(out / "hlo"), *anchor),
+        speed("speed-purejaxrl-first", "--reset-to-first-state", *alone),
+        # Fresh starts built once per unroll, with a conditional on every step (the GPU default
+        # builds them once per step, with none).
+        speed("speed-purejaxrl-per-unroll", "--fresh-starts", "per_unroll", *alone),
+        # Under XLA's command buffers (PART_XLA_FLAGS): both sides, keeping the compiled
+        # programs, whose text shows which thunks were recorded; then purerl alone with every
+        # matrix product left to Triton.
+        speed("speed-purejaxrl-graphs", "--hlo-dir", str(out / "hlo-graphs"), *timed_only, *anchor),
+        speed("speed-purejaxrl-graphs-triton", *alone),
     ]  # fmt: skip
 
 
