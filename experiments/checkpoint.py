@@ -3,7 +3,8 @@
 Layout: `RUN_DIR/checkpoints/<iteration, 12 digits>/` is one orbax checkpoint of the whole
 `TrainState` (parameters, optimiser, normaliser, replay buffer, environment states, RNG key,
 iteration counter), plus `purerl.json`: the host-side progress (env steps, evaluations done,
-times) and a SHA-256 of every file orbax wrote. Orbax writes into a temporary directory and
+times, and how training built its fresh starts, which a resumed run keeps) and a SHA-256 of
+every file orbax wrote. Orbax writes into a temporary directory and
 renames it when complete; the manifest is written last, atomically, so a checkpoint without
 one is partial. Restoring walks from the newest checkpoint back and skips (and reports, by
 file name) any that is partial, fails its checksums or fails to load.

@@ -428,6 +428,7 @@ def _train(trainer, mesh, preset: str, spec: RunSpec, run_dir: RunDir, resume: b
             last = evaluation + 1 == config.train.num_evals
             if spec.checkpoint_every and ((evaluation + 1) % spec.checkpoint_every == 0 or last):
                 progress_record = {
+                    "fresh_starts": "per_step" if trainer.fresh_per_step else "per_unroll",
                     "evaluations": evaluation + 1,
                     "env_steps": env_steps,
                     "train_time_s": train_time,
@@ -486,7 +487,7 @@ def parse_resume(argv: list[str]) -> tuple[str, RunSpec]:
     recorded = run_dir.read_config()
     options = recorded.get("run", {})
     with config_errors():
-        config = from_dict(recorded)
+        config = trained_starts(from_dict(recorded), run_dir)
         if args.num_devices is not None:
             config = replace(config, num_devices=args.num_devices)
     given = {
@@ -504,6 +505,23 @@ def parse_resume(argv: list[str]) -> tuple[str, RunSpec]:
         distributed=DistributedConfig(**given),
     )
     return recorded.get("preset", "resumed"), spec
+
+
+def trained_starts(config: Config, run_dir: RunDir) -> Config:
+    """The config a run resumes with: its own, with the fresh starts it was trained with.
+
+    `env.fresh_starts="auto"` resolves on the machine that trains (per step on an accelerator,
+    per unroll on a CPU), so a run resumed on another kind of machine would change how its
+    episodes start from the resumed iteration on. Every checkpoint records the mode it was
+    trained with (`fresh_starts` in its progress); one without it predates the field, when
+    every run built its starts per unroll. An explicit mode in config.json is kept, and a run
+    with no checkpoint has trained nothing: "auto" resolves here."""
+    from purerl.config import replace
+
+    checkpoints = list(run_dir.checkpoint_progress().values())
+    if config.env.fresh_starts != "auto" or not checkpoints:
+        return config
+    return replace(config, fresh_starts=checkpoints[-1].get("fresh_starts", "per_unroll"))
 
 
 RESUME_USAGE = (

@@ -215,9 +215,9 @@ class RunDir:
 
     # checkpoints/.
 
-    def checkpoint_env_steps(self) -> dict[int, Path]:
-        """{env steps: checkpoint directory} of the complete checkpoints (those with a
-        manifest), oldest first, read from their manifests without loading JAX. Checksums
+    def checkpoint_progress(self) -> dict[Path, dict]:
+        """{checkpoint directory: its progress record} of the complete checkpoints (those with
+        a manifest), oldest first, read from their manifests without loading JAX. Checksums
         are not verified here (`Checkpoints.restore` does that)."""
         found = {}
         if not self.checkpoints_path.is_dir():
@@ -227,10 +227,17 @@ class RunDir:
                 continue
             try:
                 manifest = json.loads((path / CHECKPOINT_MANIFEST).read_text(encoding="utf-8"))
-                found[int(manifest["progress"]["env_steps"])] = path
+                progress = manifest["progress"]
+                int(progress["env_steps"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # partial (no manifest yet) or unreadable: not offered
+            found[path] = progress
         return found
+
+    def checkpoint_env_steps(self) -> dict[int, Path]:
+        """{env steps: checkpoint directory} of the complete checkpoints, oldest first (see
+        `checkpoint_progress`)."""
+        return {int(p["env_steps"]): path for path, p in self.checkpoint_progress().items()}
 
     def checkpoints(self, keep: int = 3) -> Checkpoints:
         """The run's checkpoints, keeping the newest `keep` (loads JAX and orbax)."""

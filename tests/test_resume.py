@@ -36,10 +36,11 @@ def uninterrupted(tmp_path_factory):
     return run_dir
 
 
-def kill_after(run_dir: Path, evaluations: int) -> None:
-    """Starts the run and SIGKILLs it once `evaluations` lines are in metrics.jsonl."""
+def kill_after(run_dir: Path, evaluations: int, *extra: str) -> None:
+    """Starts the run (ARGS, then `extra`) and SIGKILLs it once `evaluations` lines are in
+    metrics.jsonl."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "experiments.run", *ARGS, "--run-dir", str(run_dir)],
+        [sys.executable, "-m", "experiments.run", *ARGS, *extra, "--run-dir", str(run_dir)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -106,6 +107,54 @@ def test_partial_checkpoint_is_skipped(uninterrupted, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "save did not finish" in result.stderr
     assert without_times(lines(run_dir)) == without_times(lines(uninterrupted))
+
+
+def test_resume_keeps_the_fresh_starts_the_run_was_trained_with(uninterrupted, tmp_path):
+    """A run started with env.fresh_starts "auto" on an accelerator trains with per-step starts;
+    resumed on a CPU, where "auto" means per unroll, it goes on with per-step starts, which
+    its checkpoints record, and ends as its uninterrupted self."""
+    per_step = tmp_path / "per-step"
+    result = run_cli(*ARGS, "--fresh-starts", "per_step", "--run-dir", str(per_step))
+    assert result.returncode == 0, result.stderr
+    # The two modes draw starts from other keys: resuming in the wrong one would show.
+    assert without_times(lines(per_step)) != without_times(lines(uninterrupted))
+
+    run_dir = tmp_path / "accelerator"
+    kill_after(run_dir, 3, "--fresh-starts", "per_step")
+    config = json.loads((run_dir / "config.json").read_text())
+    config["env"]["fresh_starts"] = "auto"  # as a run started with the default records it
+    (run_dir / "config.json").write_text(json.dumps(config))
+    result = run_cli("--resume", str(run_dir), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert without_times(lines(run_dir)) == without_times(lines(per_step))
+
+
+def test_resumed_fresh_starts_come_from_the_checkpoints(tmp_path):
+    """`trained_starts`: "auto" takes the newest checkpoint's mode; a checkpoint written
+    before the mode was recorded means per unroll (every run built starts so then); an
+    explicit mode, or a run with no checkpoint yet, is left as it is."""
+    from experiments.run import trained_starts
+    from experiments.rundir import RunDir
+    from purerl import Config, EnvConfig
+
+    run_dir = RunDir(tmp_path / "run")
+    auto = Config(env=EnvConfig("cartpole"))
+    assert trained_starts(auto, run_dir) == auto
+
+    def save(iteration: int, **progress) -> None:
+        path = run_dir.checkpoints_path / f"{iteration:012d}"
+        path.mkdir(parents=True)
+        manifest = {"progress": {"env_steps": iteration * 10, **progress}, "files": {}}
+        (path / "purerl.json").write_text(json.dumps(manifest))
+
+    save(1)
+    assert trained_starts(auto, run_dir).env.fresh_starts == "per_unroll"
+    save(2, fresh_starts="per_step")
+    assert trained_starts(auto, run_dir).env.fresh_starts == "per_step"
+    (run_dir.checkpoints_path / f"{3:012d}").mkdir()  # partial: no manifest yet
+    assert trained_starts(auto, run_dir).env.fresh_starts == "per_step"
+    explicit = Config(env=EnvConfig("cartpole", fresh_starts="per_unroll"))
+    assert trained_starts(explicit, run_dir) == explicit
 
 
 def test_non_finite_update_stops_with_env_step_and_metric(tmp_path):
