@@ -13,39 +13,11 @@ from flax import struct
 
 
 @struct.dataclass
-class TanhNormal:
-    """Diagonal Gaussian squashed by tanh into (-1, 1). loc, scale: (..., action_size)."""
+class DiagonalNormal:
+    """Diagonal Gaussian over the raw action. loc, scale: (..., action_size).
 
-    loc: jax.Array
-    scale: jax.Array
-
-    def _base(self) -> distrax.MultivariateNormalDiag:
-        return distrax.MultivariateNormalDiag(self.loc, self.scale)
-
-    def sample(self, key: jax.Array) -> jax.Array:
-        return self._base().sample(seed=key)
-
-    def mode(self) -> jax.Array:
-        return self.loc
-
-    def log_prob(self, raw: jax.Array) -> jax.Array:
-        """Log-density of the squashed action tanh(raw), shape (...)."""
-        log_det = distrax.Tanh().forward_log_det_jacobian(raw).sum(-1)
-        return self._base().log_prob(raw) - log_det
-
-    def entropy(self, key: jax.Array) -> jax.Array:
-        """One-sample estimate (no closed form exists after the squash), shape (...)."""
-        raw = self.sample(key)
-        log_det = distrax.Tanh().forward_log_det_jacobian(raw).sum(-1)
-        return self._base().entropy() + log_det
-
-    def to_action(self, raw: jax.Array) -> jax.Array:
-        return jnp.tanh(raw)
-
-
-@struct.dataclass
-class ClippedNormal:
-    """Diagonal Gaussian whose samples are clipped to [-1, 1] before reaching the environment."""
+    Actions are the raw samples themselves; `ClippedNormal` and `TanhNormal` map them into
+    [-1, 1]."""
 
     loc: jax.Array
     scale: jax.Array
@@ -67,7 +39,36 @@ class ClippedNormal:
         return self._base().entropy()
 
     def to_action(self, raw: jax.Array) -> jax.Array:
+        return raw
+
+
+@struct.dataclass
+class ClippedNormal(DiagonalNormal):
+    """Diagonal Gaussian whose samples are clipped to [-1, 1] before reaching the environment."""
+
+    def to_action(self, raw: jax.Array) -> jax.Array:
         return jnp.clip(raw, -1.0, 1.0)
+
+
+def _tanh_log_det(raw: jax.Array) -> jax.Array:
+    """log |d tanh(raw) / d raw| summed over the action, shape (...)."""
+    return distrax.Tanh().forward_log_det_jacobian(raw).sum(-1)
+
+
+@struct.dataclass
+class TanhNormal(DiagonalNormal):
+    """Diagonal Gaussian squashed by tanh into (-1, 1)."""
+
+    def log_prob(self, raw: jax.Array) -> jax.Array:
+        """Log-density of the squashed action tanh(raw), shape (...)."""
+        return self._base().log_prob(raw) - _tanh_log_det(raw)
+
+    def entropy(self, key: jax.Array) -> jax.Array:
+        """One-sample estimate (no closed form exists after the squash), shape (...)."""
+        return self._base().entropy() + _tanh_log_det(self.sample(key))
+
+    def to_action(self, raw: jax.Array) -> jax.Array:
+        return jnp.tanh(raw)
 
 
 @struct.dataclass
