@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import envs
+from tests.compiling import OPTIMISED
 
 
 def batched(name, num_envs, episode_length, **kwargs):
@@ -190,3 +191,43 @@ def test_reset_to_first_state_replays_each_slots_first_start():
             assert not np.allclose(state.info["final_obs"], first_obs)
         else:
             assert not np.allclose(state.obs, first_obs)
+
+
+def test_first_state_batch_steps_exactly_as_brax_training_wrappers():
+    """With reset_to_first_state, a batch is what Brax's trainer steps (brax's
+    `envs.wrappers.training.wrap`: episode limit, vmap, autoreset to the first state): from the
+    same reset keys and actions, the same observations, rewards, dones and truncations to the
+    bit, across the resets of many finished episodes."""
+    from brax import envs as brax_envs
+    from brax.envs.wrappers import training
+
+    num_envs, steps = 32, 150
+    ours = envs.AutoResetBatch(
+        envs.EpisodeTracker(envs.make("inverted_pendulum", backend="spring"), 1000),
+        num_envs,
+        reset_to_first_state=True,
+    )
+    brax_env = brax_envs.get_environment("inverted_pendulum", backend="spring")
+    theirs = training.wrap(brax_env, episode_length=1000)
+    key = jax.random.PRNGKey(3)
+    env_keys, _ = jnp.split(jax.random.split(key, 2 * num_envs), 2)  # AutoResetBatch.reset's
+    actions = jnp.tanh(jax.random.normal(jax.random.PRNGKey(7), (steps, num_envs, 1)))
+
+    def unroll(env, state):
+        def step(state, action):
+            next_state = env.step(state, action)
+            record = (state.obs, next_state.reward, next_state.done)
+            return next_state, (*record, next_state.info["truncation"])
+
+        return jax.lax.scan(step, state, actions)[1]
+
+    # Two programs agree to the bit only as XLA compiles them by default (tests/compiling.py).
+    ours_run = jax.jit(lambda: unroll(ours, ours.reset(key)), compiler_options=OPTIMISED)()
+    theirs_run = jax.jit(
+        lambda: unroll(theirs, theirs.reset(env_keys)), compiler_options=OPTIMISED
+    )()
+    assert float(theirs_run[2].sum()) > 2 * num_envs  # most slots finished and restarted
+    for name, a, b in zip(
+        ("obs", "reward", "done", "truncation"), ours_run, theirs_run, strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
