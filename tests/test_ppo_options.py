@@ -413,6 +413,143 @@ def test_brax_form_loss_equals_brax_own_loss():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def brax_params_of(params):
+    """purerl's MLP parameters in brax.training's naming (hidden_0, hidden_1, ...)."""
+    mlp = params["params"]["MLP_0"]
+    return {"params": {f"hidden_{i}": mlp[f"Dense_{i}"] for i in range(len(mlp))}}
+
+
+def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
+    """A whole iteration of purerl's Brax mode (with Brax's reset) against Brax's training step
+    rebuilt from brax.training's own pieces (the training-environment wrappers, `actor_step`
+    with Brax's policy, `running_statistics.update`, `compute_ppo_loss` with its entropy
+    bonus, optax's Adam), driven by the keys purerl uses: the same actions, the same
+    normaliser and the same parameters. Adam divides by the root of tiny second moments, which
+    turns float rounding into differences of a few elements, so the parameter updates are
+    compared in norm."""
+    from brax import envs as brax_envs
+    from brax.envs.wrappers import training as brax_training
+    from brax.training import acting
+    from brax.training.acme import running_statistics, specs
+    from brax.training.agents.ppo import losses as brax_losses
+    from brax.training.agents.ppo import networks as brax_networks
+
+    from tests.compiling import OPTIMISED
+
+    num_envs, steps, minibatches, epochs, policy_sizes, value_sizes = (
+        64,
+        10,
+        8,
+        4,
+        (32,) * 2,
+        (64,) * 2,
+    )
+    config = Config(
+        EnvConfig(
+            "inverted_pendulum", backend="spring", episode_length=1000, reset_to_first_state=True
+        ),
+        TrainConfig(
+            num_envs=num_envs, unroll_length=steps, total_env_steps=num_envs * steps, num_evals=1
+        ),
+        PPOConfig(
+            **BRAX_ALGORITHM,
+            num_minibatches=minibatches,
+            num_epochs=epochs,
+            learning_rate=3e-4,
+            entropy_coef=1e-2,
+            discount=0.97,
+            clip_epsilon=0.3,
+            reward_scale=10.0,
+            bootstrap_on_timeout=False,
+            policy_hidden_sizes=policy_sizes,
+            value_hidden_sizes=value_sizes,
+        ),
+    )
+    trainer = Trainer(config)
+    key = jax.random.PRNGKey(0)
+    start = trainer.init(key)
+    ours = jax.jit(trainer.iteration, compiler_options=OPTIMISED)(start)[0]
+
+    _, env_key, iteration_key = jax.random.split(key, 3)  # Trainer.init's
+    env_keys, _ = jnp.split(jax.random.split(env_key, 2 * num_envs), 2)  # AutoResetBatch.reset's
+    env = brax_training.wrap(
+        brax_envs.get_environment("inverted_pendulum", backend="spring"), episode_length=1000
+    )
+    obs_size = start.env.obs.shape[-1]
+    networks = brax_networks.make_ppo_networks(
+        obs_size,
+        1,
+        preprocess_observations_fn=running_statistics.normalize,
+        policy_hidden_layer_sizes=policy_sizes,
+        value_hidden_layer_sizes=value_sizes,
+    )
+    params = brax_losses.PPONetworkParams(
+        brax_params_of(start.agent.params["policy"]), brax_params_of(start.agent.params["value"])
+    )
+    adam = optax.adam(3e-4, eps=1e-8)
+
+    def brax_step(params):
+        normalizer = running_statistics.init_state(specs.Array((obs_size,), jnp.float32))
+        _, collect_key, update_key = jax.random.split(iteration_key, 3)  # Trainer.iteration's
+        policy = brax_networks.make_inference_fn(networks)(
+            (normalizer, params.policy, params.value)
+        )
+
+        def act(state, step_key):
+            return acting.actor_step(env, state, policy, step_key, extra_fields=("truncation",))
+
+        _, data = jax.lax.scan(act, env.reset(env_keys), jax.random.split(collect_key, steps))
+        data = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), data)  # environment-major
+        normalizer = running_statistics.update(normalizer, data.observation)
+
+        def loss(params, minibatch, loss_key):
+            return brax_losses.compute_ppo_loss(
+                params,
+                normalizer,
+                minibatch,
+                loss_key,
+                networks,
+                entropy_cost=1e-2,
+                discounting=0.97,
+                reward_scaling=10.0,
+                gae_lambda=0.95,
+                clipping_epsilon=0.3,
+                normalize_advantage=True,
+            )[0]
+
+        def epoch(carry, epoch_key):  # PPOAgent.update's keys
+            shuffle_key, loss_key = jax.random.split(epoch_key)
+            rows = jax.random.permutation(shuffle_key, num_envs).reshape(minibatches, -1)
+
+            def minibatch_step(carry, rows_and_key):
+                params, adam_state = carry
+                rows, minibatch_key = rows_and_key
+                minibatch = jax.tree.map(lambda x: x[rows], data)
+                grads = jax.grad(loss)(params, minibatch, minibatch_key)
+                updates, adam_state = adam.update(grads, adam_state, params)
+                return (optax.apply_updates(params, updates), adam_state), None
+
+            keys = jax.random.split(loss_key, minibatches)
+            return jax.lax.scan(minibatch_step, carry, (rows, keys))[0], None
+
+        carry = (params, adam.init(params))
+        (params, _), _ = jax.lax.scan(epoch, carry, jax.random.split(update_key, epochs))
+        return params, normalizer, data
+
+    theirs, normalizer, data = jax.jit(brax_step, compiler_options=OPTIMISED)(params)
+    assert float((1.0 - data.discount).sum()) > 0  # some episodes ended and restarted
+    np.testing.assert_allclose(ours.agent.normalizer.mean, normalizer.mean, rtol=1e-5, atol=1e-7)
+    for name in ("policy", "value"):
+        before = jax.tree.leaves(getattr(params, name))
+        after = jax.tree.leaves(getattr(theirs, name))
+        for a, b, b0 in zip(
+            jax.tree.leaves(brax_params_of(ours.agent.params[name])), after, before, strict=True
+        ):
+            change = float(jnp.linalg.norm(b - b0))
+            assert change > 0
+            assert float(jnp.linalg.norm(a - b)) < 1e-3 * change, name
+
+
 def agent_for_sized(estimation, **sizing):
     """agent_for's geometry (40 steps per batch) with the minibatches sized by `sizing`, and
     the learning rate annealed so the decay horizon enters the update."""
