@@ -351,10 +351,6 @@ def test_brax_form_loss_equals_brax_own_loss():
         params, batch, jax.random.PRNGKey(2)
     )
 
-    def to_brax(p):
-        mlp = p["params"]["MLP_0"]
-        return {"params": {f"hidden_{i}": mlp[f"Dense_{i}"] for i in range(len(mlp))}}
-
     obs_size, action_size = trajectory.obs.shape[-1], trajectory.policy.raw_action.shape[-1]
     networks = brax_networks.make_ppo_networks(
         obs_size,
@@ -363,7 +359,9 @@ def test_brax_form_loss_equals_brax_own_loss():
         policy_hidden_layer_sizes=(8,),
         value_hidden_layer_sizes=(8,),
     )
-    brax_params = brax_losses.PPONetworkParams(to_brax(params["policy"]), to_brax(params["value"]))
+    brax_params = brax_losses.PPONetworkParams(
+        brax_params_of(params["policy"]), brax_params_of(params["value"])
+    )
     normalizer = agent_state.normalizer
     brax_normalizer = running_statistics.init_state(jnp.zeros(obs_size)).replace(
         mean=normalizer.mean, std=jnp.sqrt(normalizer.variance + 1e-8)
@@ -409,7 +407,9 @@ def test_brax_form_loss_equals_brax_own_loss():
         (grads["policy"], expected_grads.policy),
         (grads["value"], expected_grads.value),
     ):
-        for a, b in zip(jax.tree.leaves(to_brax(ours)), jax.tree.leaves(theirs), strict=True):
+        for a, b in zip(
+            jax.tree.leaves(brax_params_of(ours)), jax.tree.leaves(theirs), strict=True
+        ):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
