@@ -88,9 +88,15 @@ class AutoResetBatch:
         self.num_envs = num_envs
         self.reset_to_first_state = reset_to_first_state
 
+    def reset_keys(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(the keys `reset` resets the environments with, their keys for later fresh
+        starts), each (num_envs, 2): what another batch needs to start from the same states."""
+        env_keys, reset_keys = jnp.split(jax.random.split(rng, 2 * self.num_envs), 2)
+        return env_keys, reset_keys
+
     def reset(self, rng: jax.Array) -> State:
         """Returns the batched initial state, each environment from its own key."""
-        env_keys, reset_keys = jnp.split(jax.random.split(rng, 2 * self.num_envs), 2)
+        env_keys, reset_keys = self.reset_keys(rng)
         state = jax.vmap(self.env.reset)(env_keys)
         zeros = jnp.zeros((self.num_envs,))
         info = dict(

@@ -228,7 +228,7 @@ class RunDir:
             try:
                 manifest = json.loads((path / CHECKPOINT_MANIFEST).read_text(encoding="utf-8"))
                 progress = manifest["progress"]
-                int(progress["env_steps"])
+                int(progress["env_steps"])  # a record without its step is not a checkpoint's
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # partial (no manifest yet) or unreadable: not offered
             found[path] = progress

@@ -16,8 +16,8 @@ from flax import struct
 class DiagonalNormal:
     """Diagonal Gaussian over the raw action. loc, scale: (..., action_size).
 
-    Actions are the raw samples themselves; `ClippedNormal` and `TanhNormal` map them into
-    [-1, 1]."""
+    What the policies build is a subclass that maps raw samples into [-1, 1] (`to_action`):
+    `ClippedNormal` or `TanhNormal`."""
 
     loc: jax.Array
     scale: jax.Array
@@ -37,9 +37,6 @@ class DiagonalNormal:
     def entropy(self, key: jax.Array) -> jax.Array:
         del key
         return self._base().entropy()
-
-    def to_action(self, raw: jax.Array) -> jax.Array:
-        return raw
 
 
 @struct.dataclass

@@ -210,7 +210,7 @@ def test_first_state_batch_steps_exactly_as_brax_training_wrappers():
     brax_env = brax_envs.get_environment("inverted_pendulum", backend="spring")
     theirs = training.wrap(brax_env, episode_length=1000)
     key = jax.random.PRNGKey(3)
-    env_keys, _ = jnp.split(jax.random.split(key, 2 * num_envs), 2)  # AutoResetBatch.reset's
+    env_keys, _ = ours.reset_keys(key)
     actions = jnp.tanh(jax.random.normal(jax.random.PRNGKey(7), (steps, num_envs, 1)))
 
     def unroll(env, state):

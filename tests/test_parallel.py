@@ -78,10 +78,12 @@ def test_four_devices_give_the_same_numbers_as_one(tmp_path, args):
     result = run_devices(4, *args, "--num-devices", "4", "--run-dir", str(four))
     assert result.returncode == 0, result.stderr
     assert_same_numbers(metrics(one), metrics(four))
-    if args is PPO_PER_STEP:  # the flag reached the runs (the numbers alone cannot tell)
+    if args is PPO_PER_STEP:  # the mode reached the trainers (the numbers alone cannot tell)
+        from experiments.rundir import RunDir
+
         for run_dir in (one, four):
-            config = json.loads((run_dir / "config.json").read_text())
-            assert config["env"]["fresh_starts"] == "per_step"
+            progress = list(RunDir(run_dir).checkpoint_progress().values())
+            assert progress and all(p["fresh_starts"] == "per_step" for p in progress)
 
 
 def test_state_is_split_over_devices():

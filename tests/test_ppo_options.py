@@ -436,14 +436,8 @@ def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
 
     from tests.compiling import OPTIMISED
 
-    num_envs, steps, minibatches, epochs, policy_sizes, value_sizes = (
-        64,
-        10,
-        8,
-        4,
-        (32,) * 2,
-        (64,) * 2,
-    )
+    num_envs, steps, minibatches, epochs = 64, 10, 8, 4
+    policy_sizes, value_sizes = (32,) * 2, (64,) * 2
     config = Config(
         EnvConfig(
             "inverted_pendulum", backend="spring", episode_length=1000, reset_to_first_state=True
@@ -471,7 +465,7 @@ def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
     ours = jax.jit(trainer.iteration, compiler_options=OPTIMISED)(start)[0]
 
     _, env_key, iteration_key = jax.random.split(key, 3)  # Trainer.init's
-    env_keys, _ = jnp.split(jax.random.split(env_key, 2 * num_envs), 2)  # AutoResetBatch.reset's
+    env_keys, _ = trainer.env.reset_keys(env_key)
     env = brax_training.wrap(
         brax_envs.get_environment("inverted_pendulum", backend="spring"), episode_length=1000
     )
@@ -539,6 +533,8 @@ def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
     theirs, normalizer, data = jax.jit(brax_step, compiler_options=OPTIMISED)(params)
     assert float((1.0 - data.discount).sum()) > 0  # some episodes ended and restarted
     np.testing.assert_allclose(ours.agent.normalizer.mean, normalizer.mean, rtol=1e-5, atol=1e-7)
+    ours_std = jnp.sqrt(ours.agent.normalizer.variance)
+    np.testing.assert_allclose(ours_std, normalizer.std, rtol=1e-5)
     for name in ("policy", "value"):
         before = jax.tree.leaves(getattr(params, name))
         after = jax.tree.leaves(getattr(theirs, name))
