@@ -331,9 +331,7 @@ def test_brax_form_loss_equals_brax_own_loss():
     import functools
 
     from brax.training import types as brax_types
-    from brax.training.acme import running_statistics
     from brax.training.agents.ppo import losses as brax_losses
-    from brax.training.agents.ppo import networks as brax_networks
 
     trainer = agent_for(
         **BRAX_ALGORITHM,
@@ -352,20 +350,11 @@ def test_brax_form_loss_equals_brax_own_loss():
     )
 
     obs_size, action_size = trajectory.obs.shape[-1], trajectory.policy.raw_action.shape[-1]
-    networks = brax_networks.make_ppo_networks(
-        obs_size,
-        action_size,
-        preprocess_observations_fn=running_statistics.normalize,
-        policy_hidden_layer_sizes=(8,),
-        value_hidden_layer_sizes=(8,),
-    )
+    networks = brax_networks_for(obs_size, action_size, (8,), (8,))
     brax_params = brax_losses.PPONetworkParams(
         brax_params_of(params["policy"]), brax_params_of(params["value"])
     )
-    normalizer = agent_state.normalizer
-    brax_normalizer = running_statistics.init_state(jnp.zeros(obs_size)).replace(
-        mean=normalizer.mean, std=jnp.sqrt(normalizer.variance + 1e-8)
-    )
+    brax_normalizer = brax_normalizer_of(agent_state.normalizer)
 
     def batch_major(x):
         return jnp.swapaxes(x, 0, 1)
@@ -419,7 +408,70 @@ def brax_params_of(params):
     return {"params": {f"hidden_{i}": mlp[f"Dense_{i}"] for i in range(len(mlp))}}
 
 
-def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
+def brax_networks_for(obs_size, action_size, policy_sizes, value_sizes):
+    """brax.training's PPO networks (observations normalised by brax's running statistics),
+    which take purerl's parameters through brax_params_of."""
+    from brax.training.acme import running_statistics
+    from brax.training.agents.ppo import networks as brax_networks
+
+    return brax_networks.make_ppo_networks(
+        obs_size,
+        action_size,
+        preprocess_observations_fn=running_statistics.normalize,
+        policy_hidden_layer_sizes=policy_sizes,
+        value_hidden_layer_sizes=value_sizes,
+    )
+
+
+def brax_normalizer_of(statistics):
+    """purerl's observation statistics as brax's normaliser: the same mean, and the standard
+    deviation purerl divides by."""
+    from brax.training.acme import running_statistics
+
+    return running_statistics.init_state(jnp.zeros_like(statistics.mean)).replace(
+        mean=statistics.mean, std=jnp.sqrt(statistics.variance + 1e-8)
+    )
+
+
+@pytest.fixture(scope="module")
+def brax_mode():
+    """purerl's Brax mode with Brax's reset, on 64 spring inverted pendulums with small
+    networks: the trainer, its initial state for seed 0 and the state after one iteration
+    (compiled with XLA's default code, as the Brax side it is compared with)."""
+    from tests.compiling import OPTIMISED
+
+    num_envs, steps = 64, 10
+    config = Config(
+        EnvConfig(
+            "inverted_pendulum", backend="spring", episode_length=1000, reset_to_first_state=True
+        ),
+        TrainConfig(
+            num_envs=num_envs,
+            unroll_length=steps,
+            total_env_steps=num_envs * steps,
+            num_evals=1,
+            num_eval_envs=128,
+        ),
+        PPOConfig(
+            **BRAX_ALGORITHM,
+            num_minibatches=8,
+            num_epochs=4,
+            learning_rate=3e-4,
+            entropy_coef=1e-2,
+            discount=0.97,
+            clip_epsilon=0.3,
+            reward_scale=10.0,
+            bootstrap_on_timeout=False,
+            policy_hidden_sizes=(32,) * 2,
+            value_hidden_sizes=(64,) * 2,
+        ),
+    )
+    trainer = Trainer(config)
+    start = trainer.init(jax.random.PRNGKey(0))
+    return trainer, start, jax.jit(trainer.iteration, compiler_options=OPTIMISED)(start)[0]
+
+
+def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers(brax_mode):
     """A whole iteration of purerl's Brax mode (with Brax's reset) against Brax's training step
     rebuilt from brax.training's own pieces (the training-environment wrappers, `actor_step`
     with Brax's policy, `running_statistics.update`, `compute_ppo_loss` with its entropy
@@ -436,46 +488,20 @@ def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
 
     from tests.compiling import OPTIMISED
 
-    num_envs, steps, minibatches, epochs = 64, 10, 8, 4
-    policy_sizes, value_sizes = (32,) * 2, (64,) * 2
-    config = Config(
-        EnvConfig(
-            "inverted_pendulum", backend="spring", episode_length=1000, reset_to_first_state=True
-        ),
-        TrainConfig(
-            num_envs=num_envs, unroll_length=steps, total_env_steps=num_envs * steps, num_evals=1
-        ),
-        PPOConfig(
-            **BRAX_ALGORITHM,
-            num_minibatches=minibatches,
-            num_epochs=epochs,
-            learning_rate=3e-4,
-            entropy_coef=1e-2,
-            discount=0.97,
-            clip_epsilon=0.3,
-            reward_scale=10.0,
-            bootstrap_on_timeout=False,
-            policy_hidden_sizes=policy_sizes,
-            value_hidden_sizes=value_sizes,
-        ),
-    )
-    trainer = Trainer(config)
-    key = jax.random.PRNGKey(0)
-    start = trainer.init(key)
-    ours = jax.jit(trainer.iteration, compiler_options=OPTIMISED)(start)[0]
-
-    _, env_key, iteration_key = jax.random.split(key, 3)  # Trainer.init's
+    trainer, start, ours = brax_mode
+    num_envs, steps = trainer.config.train.num_envs, trainer.config.train.unroll_length
+    minibatches, epochs = trainer.config.agent.num_minibatches, trainer.config.agent.num_epochs
+    _, env_key, iteration_key = jax.random.split(jax.random.PRNGKey(0), 3)  # Trainer.init's
     env_keys, _ = trainer.env.reset_keys(env_key)
     env = brax_training.wrap(
         brax_envs.get_environment("inverted_pendulum", backend="spring"), episode_length=1000
     )
     obs_size = start.env.obs.shape[-1]
-    networks = brax_networks.make_ppo_networks(
+    networks = brax_networks_for(
         obs_size,
         1,
-        preprocess_observations_fn=running_statistics.normalize,
-        policy_hidden_layer_sizes=policy_sizes,
-        value_hidden_layer_sizes=value_sizes,
+        trainer.config.agent.policy_hidden_sizes,
+        trainer.config.agent.value_hidden_sizes,
     )
     params = brax_losses.PPONetworkParams(
         brax_params_of(start.agent.params["policy"]), brax_params_of(start.agent.params["value"])
@@ -544,6 +570,49 @@ def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers():
             change = float(jnp.linalg.norm(b - b0))
             assert change > 0
             assert float(jnp.linalg.norm(a - b)) < 1e-3 * change, name
+
+
+def test_deterministic_evaluation_equals_brax_evaluator(brax_mode):
+    """purerl's evaluation against brax.training's Evaluator (what Brax's trainer reports) for
+    the policy after one iteration, with the Evaluator given the trainer's key: both restart
+    the same 128 pendulums (each splits its reset keys from its key the same way), act with
+    tanh of the policy's mean, and sum the rewards of each first episode, so their mean
+    return and length agree to the bit."""
+    import functools
+
+    from brax import envs as brax_envs
+    from brax.envs.wrappers import training as brax_training
+    from brax.training import acting
+    from brax.training.agents.ppo import networks as brax_networks
+
+    trainer, _, state = brax_mode
+    agent = trainer.config.agent
+    networks = brax_networks_for(
+        state.env.obs.shape[-1], 1, agent.policy_hidden_sizes, agent.value_hidden_sizes
+    )
+    env = brax_training.wrap(
+        brax_envs.get_environment("inverted_pendulum", backend="spring"), episode_length=1000
+    )
+    evaluator = acting.Evaluator(
+        env,
+        functools.partial(brax_networks.make_inference_fn(networks), deterministic=True),
+        num_eval_envs=trainer.config.train.num_eval_envs,
+        episode_length=1000,
+        action_repeat=1,
+        key=state.key,
+    )
+    theirs = evaluator.run_evaluation(
+        (
+            brax_normalizer_of(state.agent.normalizer),
+            brax_params_of(state.agent.params["policy"]),
+            brax_params_of(state.agent.params["value"]),
+        ),
+        {},
+    )
+    _, ours = jax.jit(trainer.evaluate)(state)
+    assert theirs["eval/std_episode_length"] > 0  # the restarts differ, so their keys matter
+    assert float(ours["eval/episode_return"]) == theirs["eval/episode_reward"]
+    assert float(ours["eval/episode_length"]) == theirs["eval/avg_episode_length"]
 
 
 def agent_for_sized(estimation, **sizing):
