@@ -10,6 +10,12 @@ import numpy as np
 import optax
 import pytest
 
+from experiments.benchmarks.lockstep import (
+    BraxPieces,
+    brax_networks_for,
+    brax_normalizer_of,
+    brax_params_of,
+)
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.agents.ppo.agent import RewardNormalizer, normalize_rewards, shuffled_minibatches
 from purerl.agents.ppo.loss import PPOBatch, PPOTrajectoryBatch
@@ -402,37 +408,6 @@ def test_brax_form_loss_equals_brax_own_loss():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def brax_params_of(params):
-    """purerl's MLP parameters in brax.training's naming (hidden_0, hidden_1, ...)."""
-    mlp = params["params"]["MLP_0"]
-    return {"params": {f"hidden_{i}": mlp[f"Dense_{i}"] for i in range(len(mlp))}}
-
-
-def brax_networks_for(obs_size, action_size, policy_sizes, value_sizes):
-    """brax.training's PPO networks (observations normalised by brax's running statistics),
-    which take purerl's parameters through brax_params_of."""
-    from brax.training.acme import running_statistics
-    from brax.training.agents.ppo import networks as brax_networks
-
-    return brax_networks.make_ppo_networks(
-        obs_size,
-        action_size,
-        preprocess_observations_fn=running_statistics.normalize,
-        policy_hidden_layer_sizes=policy_sizes,
-        value_hidden_layer_sizes=value_sizes,
-    )
-
-
-def brax_normalizer_of(statistics):
-    """purerl's observation statistics as brax's normaliser: the same mean, and the standard
-    deviation purerl divides by."""
-    from brax.training.acme import running_statistics
-
-    return running_statistics.init_state(jnp.zeros_like(statistics.mean)).replace(
-        mean=statistics.mean, std=jnp.sqrt(statistics.variance + 1e-8)
-    )
-
-
 @pytest.fixture(scope="module")
 def brax_mode():
     """purerl's Brax mode with Brax's reset, on 64 spring inverted pendulums with small
@@ -473,99 +448,29 @@ def brax_mode():
 
 def test_one_iteration_equals_brax_training_step_on_the_same_random_numbers(brax_mode):
     """A whole iteration of purerl's Brax mode (with Brax's reset) against Brax's training step
-    rebuilt from brax.training's own pieces (the training-environment wrappers, `actor_step`
-    with Brax's policy, `running_statistics.update`, `compute_ppo_loss` with its entropy
-    bonus, optax's Adam), driven by the keys purerl uses: the same actions, the same
+    rebuilt from brax.training's own pieces (`BraxPieces`: the training-environment wrappers,
+    `actor_step` with Brax's policy, `running_statistics.update`, `compute_ppo_loss` with its
+    entropy bonus, optax's Adam), driven by the keys purerl uses: the same actions, the same
     normaliser and the same parameters. Adam divides by the root of tiny second moments, which
     turns float rounding into differences of a few elements, so the parameter updates are
     compared in norm."""
-    from brax import envs as brax_envs
-    from brax.envs.wrappers import training as brax_training
-    from brax.training import acting
-    from brax.training.acme import running_statistics, specs
-    from brax.training.agents.ppo import losses as brax_losses
-    from brax.training.agents.ppo import networks as brax_networks
-
     from tests.compiling import OPTIMISED
 
     trainer, start, ours = brax_mode
-    num_envs, steps = trainer.config.train.num_envs, trainer.config.train.unroll_length
-    minibatches, epochs = trainer.config.agent.num_minibatches, trainer.config.agent.num_epochs
-    _, env_key, iteration_key = jax.random.split(jax.random.PRNGKey(0), 3)  # Trainer.init's
-    env_keys, _ = trainer.env.reset_keys(env_key)
-    env = brax_training.wrap(
-        brax_envs.get_environment("inverted_pendulum", backend="spring"), episode_length=1000
-    )
-    obs_size = start.env.obs.shape[-1]
-    networks = brax_networks_for(
-        obs_size,
-        1,
-        trainer.config.agent.policy_hidden_sizes,
-        trainer.config.agent.value_hidden_sizes,
-    )
-    params = brax_losses.PPONetworkParams(
-        brax_params_of(start.agent.params["policy"]), brax_params_of(start.agent.params["value"])
-    )
-    adam = optax.adam(3e-4, eps=1e-8)
-
-    def brax_step(params):
-        normalizer = running_statistics.init_state(specs.Array((obs_size,), jnp.float32))
-        _, collect_key, update_key = jax.random.split(iteration_key, 3)  # Trainer.iteration's
-        policy = brax_networks.make_inference_fn(networks)(
-            (normalizer, params.policy, params.value)
-        )
-
-        def act(state, step_key):
-            return acting.actor_step(env, state, policy, step_key, extra_fields=("truncation",))
-
-        _, data = jax.lax.scan(act, env.reset(env_keys), jax.random.split(collect_key, steps))
-        data = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), data)  # environment-major
-        normalizer = running_statistics.update(normalizer, data.observation)
-
-        def loss(params, minibatch, loss_key):
-            return brax_losses.compute_ppo_loss(
-                params,
-                normalizer,
-                minibatch,
-                loss_key,
-                networks,
-                entropy_cost=1e-2,
-                discounting=0.97,
-                reward_scaling=10.0,
-                gae_lambda=0.95,
-                clipping_epsilon=0.3,
-                normalize_advantage=True,
-            )[0]
-
-        def epoch(carry, epoch_key):  # PPOAgent.update's keys
-            shuffle_key, loss_key = jax.random.split(epoch_key)
-            rows = jax.random.permutation(shuffle_key, num_envs).reshape(minibatches, -1)
-
-            def minibatch_step(carry, rows_and_key):
-                params, adam_state = carry
-                rows, minibatch_key = rows_and_key
-                minibatch = jax.tree.map(lambda x: x[rows], data)
-                grads = jax.grad(loss)(params, minibatch, minibatch_key)
-                updates, adam_state = adam.update(grads, adam_state, params)
-                return (optax.apply_updates(params, updates), adam_state), None
-
-            keys = jax.random.split(loss_key, minibatches)
-            return jax.lax.scan(minibatch_step, carry, (rows, keys))[0], None
-
-        carry = (params, adam.init(params))
-        (params, _), _ = jax.lax.scan(epoch, carry, jax.random.split(update_key, epochs))
-        return params, normalizer, data
-
-    theirs, normalizer, data = jax.jit(brax_step, compiler_options=OPTIMISED)(params)
+    pieces = BraxPieces(trainer)
+    before = pieces.init(jax.random.PRNGKey(0), start)
+    after, data = jax.jit(pieces.step, compiler_options=OPTIMISED)(before, start.key)
     assert float((1.0 - data.discount).sum()) > 0  # some episodes ended and restarted
+    normalizer = after.normalizer
     np.testing.assert_allclose(ours.agent.normalizer.mean, normalizer.mean, rtol=1e-5, atol=1e-7)
     ours_std = jnp.sqrt(ours.agent.normalizer.variance)
     np.testing.assert_allclose(ours_std, normalizer.std, rtol=1e-5)
     for name in ("policy", "value"):
-        before = jax.tree.leaves(getattr(params, name))
-        after = jax.tree.leaves(getattr(theirs, name))
         for a, b, b0 in zip(
-            jax.tree.leaves(brax_params_of(ours.agent.params[name])), after, before, strict=True
+            jax.tree.leaves(brax_params_of(ours.agent.params[name])),
+            jax.tree.leaves(getattr(after.params, name)),
+            jax.tree.leaves(getattr(before.params, name)),
+            strict=True,
         ):
             change = float(jnp.linalg.norm(b - b0))
             assert change > 0
@@ -578,36 +483,18 @@ def test_deterministic_evaluation_equals_brax_evaluator(brax_mode):
     the same 128 pendulums (each splits its reset keys from its key the same way), act with
     tanh of the policy's mean, and sum the rewards of each first episode, so their mean
     return and length agree to the bit."""
-    import functools
-
-    from brax import envs as brax_envs
-    from brax.envs.wrappers import training as brax_training
-    from brax.training import acting
-    from brax.training.agents.ppo import networks as brax_networks
-
     trainer, _, state = brax_mode
-    agent = trainer.config.agent
-    networks = brax_networks_for(
-        state.env.obs.shape[-1], 1, agent.policy_hidden_sizes, agent.value_hidden_sizes
-    )
-    env = brax_training.wrap(
-        brax_envs.get_environment("inverted_pendulum", backend="spring"), episode_length=1000
-    )
-    evaluator = acting.Evaluator(
-        env,
-        functools.partial(brax_networks.make_inference_fn(networks), deterministic=True),
-        num_eval_envs=trainer.config.train.num_eval_envs,
-        episode_length=1000,
-        action_repeat=1,
-        key=state.key,
-    )
-    theirs = evaluator.run_evaluation(
-        (
-            brax_normalizer_of(state.agent.normalizer),
-            brax_params_of(state.agent.params["policy"]),
-            brax_params_of(state.agent.params["value"]),
-        ),
-        {},
+    theirs = (
+        BraxPieces(trainer)
+        .evaluator(state.key)
+        .run_evaluation(
+            (
+                brax_normalizer_of(state.agent.normalizer),
+                brax_params_of(state.agent.params["policy"]),
+                brax_params_of(state.agent.params["value"]),
+            ),
+            {},
+        )
     )
     _, ours = jax.jit(trainer.evaluate)(state)
     assert theirs["eval/std_episode_length"] > 0  # the restarts differ, so their keys matter

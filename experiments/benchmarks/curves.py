@@ -275,15 +275,13 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def settings_parser(description: str) -> argparse.ArgumentParser:
+    """The settings both trainers share (geometry, budget, evaluation, networks and
+    hyperparameters, at the issue's inverted_pendulum defaults) and the seeds."""
+    p = argparse.ArgumentParser(description=description)
     add_geometry(p)
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument(
-        "--merge",
-        help="an earlier result JSON at the same settings and other seeds: report both together",
-    )
     p.add_argument("--total-env-steps", type=int, default=655_360)
     p.add_argument("--num-evals", type=int, default=8, help="after step 0")
     p.add_argument("--num-eval-envs", type=int, default=128)
@@ -296,6 +294,25 @@ def main(argv=None) -> dict:
     p.add_argument("--reward-scaling", type=float, default=10.0)
     p.add_argument("--clipping-epsilon", type=float, default=0.3)
     p.add_argument("--gae-lambda", type=float, default=0.95)
+    return p
+
+
+def check_intervals(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses a budget that is not num_evals whole intervals of whole iterations."""
+    interval, rem = divmod(args.total_env_steps, args.num_evals)
+    if rem or interval % (args.num_envs * args.unroll_length * args.unrolls_per_iteration):
+        p.error(
+            "--total-env-steps must be num_evals whole intervals of num_envs x unroll_length x "
+            "unrolls_per_iteration steps, so both trainers evaluate at the same steps"
+        )
+
+
+def main(argv=None) -> dict:
+    p = settings_parser(__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--merge",
+        help="an earlier result JSON at the same settings and other seeds: report both together",
+    )
     p.add_argument(
         "--variant",
         action="append",
@@ -316,12 +333,7 @@ def main(argv=None) -> dict:
     )
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
-    interval, rem = divmod(args.total_env_steps, args.num_evals)
-    if rem or interval % (args.num_envs * args.unroll_length * args.unrolls_per_iteration):
-        p.error(
-            "--total-env-steps must be num_evals whole intervals of num_envs x unroll_length x "
-            "unrolls_per_iteration steps, so both trainers evaluate at the same steps"
-        )
+    check_intervals(p, args)
     variants = [parse_variant(v) for v in args.variant]
     if args.skip_purerl and args.skip_brax and not variants:
         p.error("--skip-purerl with --skip-brax and no --variant leaves nothing to run")
