@@ -15,6 +15,7 @@ from experiments.benchmarks.lockstep import (
     brax_networks_for,
     brax_normalizer_of,
     brax_params_of,
+    run_seed,
 )
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.agents.ppo.agent import RewardNormalizer, normalize_rewards, shuffled_minibatches
@@ -500,6 +501,19 @@ def test_deterministic_evaluation_equals_brax_evaluator(brax_mode):
     assert theirs["eval/std_episode_length"] > 0  # the restarts differ, so their keys matter
     assert float(ours["eval/episode_return"]) == theirs["eval/episode_reward"]
     assert float(ours["eval/episode_length"]) == theirs["eval/avg_episode_length"]
+
+
+def test_lockstep_gives_brax_pieces_the_keys_purerl_uses(brax_mode):
+    """The lockstep benchmark's loop: the same step-0 evaluation, and after one iteration on
+    the key purerl's took, parameters a float rounding apart (6e-6 of a leaf's norm at most;
+    the key after it instead leaves them 0.75 apart) and the same evaluation."""
+    trainer, _, _ = brax_mode
+    run = run_seed(BraxPieces(trainer), seed=0)
+    assert len(run["purerl"]) == len(run["brax"]) == 2
+    assert run["purerl"][0] == run["brax"][0]
+    assert run["distance"][0] == {"policy": 0.0, "value": 0.0}
+    assert max(run["distance"][1].values()) < 1e-4, run["distance"]
+    assert run["purerl"][1] == pytest.approx(run["brax"][1], rel=1e-2)
 
 
 def agent_for_sized(estimation, **sizing):
