@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-speed bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
+.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-lockstep bench-speed bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench-curves: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.curves --env inverted_double_pendulum $(BRAX_GEOMETRY) \
 		--total-env-steps 1966080 --num-evals 6 \
 		--json runs/bench/curves-inverted_double_pendulum.json $(ARGS)
+
+# purerl (Brax's algorithm and reset) and Brax's algorithm rebuilt from brax.training's pieces,
+# each iteration and evaluation on the same key, at the issue's inverted_pendulum setting:
+# both curves per seed and how far the parameters drift apart. About 3 minutes a seed.
+bench-lockstep: $(STAMP)
+	$(BIN)/python -m experiments.benchmarks.lockstep --seeds 5 --json runs/bench/lockstep.json $(ARGS)
 
 # hopper (positional) at the same geometry on a CPU budget of 20 updates: about 70 minutes.
 bench-curves-hopper: $(STAMP)

@@ -118,6 +118,19 @@ def test_areas_are_compared_with_welch_and_mann_whitney():
     assert separated["mann_whitney_p"] == pytest.approx(2 / 20)
 
 
+def test_self_agreement_counts_the_splits_that_meet_the_targets():
+    """Two seeds that reach 1000 and two that stay at 0 split into halves of two in six ways
+    (equally likely): high-high against low-low and the four mixed splits meet both targets,
+    low-low against high-high (mean 0 below a lower bound of 1000) meets neither: 5/6."""
+    side = {"steps": [0, 10, 20], "returns": [[1000.0] * 3, [1000.0] * 3, [0.0] * 3, [0.0] * 3]}
+    got = curves.self_agreement(side, draws=3000)
+    assert got["seeds_per_half"] == 2 and got["draws"] == 3000
+    for target in ("points", "area", "both"):
+        assert got[target] == pytest.approx(5 / 6, abs=0.02), (target, got)
+    with pytest.raises(ValueError, match="at least 4 seeds"):
+        curves.self_agreement({"steps": [0, 10], "returns": [[1.0, 2.0]] * 3})
+
+
 def test_merge_puts_the_earlier_seeds_first(tmp_path):
     write_earlier(tmp_path)
     args = curves_args(tmp_path)

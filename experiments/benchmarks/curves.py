@@ -21,7 +21,9 @@ Reported per side: mean and 95% t-interval over seeds at every evaluation, and t
 under the curve (mean eval return over the evaluation points, trapezoidal in env steps) with
 its interval. Targets: purerl's mean at every point is at least Brax's lower bound, and its
 area at least Brax's. Beside them, whether the per-seed areas differ from Brax's beyond seed
-noise (Welch's t-test and the Mann-Whitney test, two-sided p).
+noise (Welch's t-test and the Mann-Whitney test, two-sided p). `--self-agreement` adds, for
+each side, how often the targets hold between random disjoint halves of its own seeds: what
+a trainer identical to that side would score against it.
 """
 
 from __future__ import annotations
@@ -90,7 +92,16 @@ def seeds(args: argparse.Namespace) -> range:
 
 
 # Fields that may differ between a run and the earlier one it is merged with, or reuses.
-MERGE_FREE = {"seeds", "first_seed", "merge", "reuse", "json", "seed_list", "skip_purerl"}
+MERGE_FREE = {
+    "seeds",
+    "first_seed",
+    "merge",
+    "reuse",
+    "json",
+    "seed_list",
+    "skip_purerl",
+    "self_agreement",
+}
 REUSE_FREE = MERGE_FREE | {"variant", "skip_brax"}
 
 
@@ -253,6 +264,42 @@ def compare_areas(side: dict, brax: dict) -> dict:
     }
 
 
+def meets_targets(side: dict, brax: dict) -> dict:
+    """The issue's two targets for a summarised side against Brax's: its mean at every
+    evaluation at least Brax's lower bound, and its area at least Brax's."""
+    return {
+        "points": bool(np.all(np.asarray(side["mean"]) >= np.asarray(brax["lo"]))),
+        "area": side["auc_mean"] >= brax["auc_mean"],
+    }
+
+
+def self_agreement(side: dict, draws: int = 2000, seed: int = 0) -> dict:
+    """How often the targets hold between two disjoint halves of one side's seeds, split at
+    random `draws` times: the chance that a trainer identical to this side, run on as many
+    seeds as a half, meets them against it."""
+    returns = np.asarray(side["returns"], dtype=np.float64)
+    half = len(returns) // 2
+    if half < 2:
+        raise ValueError("self_agreement needs at least 4 seeds (two halves with intervals)")
+    rng = np.random.default_rng(seed)
+    met = np.zeros((draws, 2), dtype=bool)
+    for draw in range(draws):
+        order = rng.permutation(len(returns))
+        a, b = (
+            summarise({"steps": side["steps"], "returns": returns[rows]})
+            for rows in (order[:half], order[half : 2 * half])
+        )
+        verdict = meets_targets(a, b)
+        met[draw] = verdict["points"], verdict["area"]
+    return {
+        "seeds_per_half": half,
+        "draws": draws,
+        "points": float(met[:, 0].mean()),
+        "area": float(met[:, 1].mean()),
+        "both": float(met.all(1).mean()),
+    }
+
+
 def markdown(result: dict) -> str:
     sides = result["sides"]
     names = list(sides)
@@ -271,6 +318,12 @@ def markdown(result: dict) -> str:
             f"- {name}: every point >= Brax's lower bound: {verdict['points']}; "
             f"area >= Brax's: {verdict['area']}; per-seed areas against Brax's: Welch's "
             f"p = {verdict['welch_p']:.2f}, Mann-Whitney p = {verdict['mann_whitney_p']:.2f}"
+        )
+    for name, agreement in result.get("self_agreement", {}).items():
+        lines.append(
+            f"- {name} against itself ({agreement['draws']} random splits into halves of "
+            f"{agreement['seeds_per_half']} seeds): points target met "
+            f"{agreement['points']:.0%}, area {agreement['area']:.0%}, both {agreement['both']:.0%}"
         )
     return "\n".join(lines)
 
@@ -331,6 +384,12 @@ def main(argv=None) -> dict:
         help="no plain purerl side, only Brax's and the --variant sides (with --merge, the "
         "earlier run's plain side is left out too)",
     )
+    p.add_argument(
+        "--self-agreement",
+        action="store_true",
+        help="also report how often the targets hold between random halves of each side's "
+        "seeds: what a trainer identical to that side would score against it",
+    )
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     check_intervals(p, args)
@@ -369,12 +428,10 @@ def main(argv=None) -> dict:
             raise SystemExit(f"evaluation steps differ: {[s['steps'] for s in sides.values()]}")
         for name, side in sides.items():
             if name != "brax":
-                targets[name] = {
-                    "points": bool(np.all(np.asarray(side["mean"]) >= np.asarray(brax["lo"]))),
-                    "area": side["auc_mean"] >= brax["auc_mean"],
-                    **compare_areas(side, brax),
-                }
+                targets[name] = {**meets_targets(side, brax), **compare_areas(side, brax)}
     result = {"config": vars(args), "sides": sides, "targets": targets}
+    if args.self_agreement:
+        result["self_agreement"] = {name: self_agreement(side) for name, side in sides.items()}
     print(markdown(result) if targets else json.dumps(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
