@@ -24,6 +24,7 @@ Brax's pieces run in this environment: brax is one of purerl's dependencies.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 from pathlib import Path
@@ -92,7 +93,8 @@ BRAX_FORM = {
 
 @dataclasses.dataclass(frozen=True)
 class BraxPieces:
-    """Brax's PPO at a purerl trainer's settings, built from brax.training's own pieces."""
+    """Brax's PPO at a purerl trainer's settings, built from brax.training's own pieces (its
+    environment, networks and optimiser built once, on first use)."""
 
     trainer: Any  # purerl.Trainer with Brax's algorithm and reset
 
@@ -106,7 +108,7 @@ class BraxPieces:
                 f"env.reset_to_first_state and one unroll per iteration; differs: {wrong}"
             )
 
-    @property
+    @functools.cached_property
     def env(self):
         from brax import envs as brax_envs
         from brax.envs.wrappers import training as brax_training
@@ -117,7 +119,7 @@ class BraxPieces:
             episode_length=config.episode_length,
         )
 
-    @property
+    @functools.cached_property
     def networks(self):
         agent, spec = self.trainer.config.agent, self.trainer.spec
         return brax_networks_for(
@@ -127,7 +129,7 @@ class BraxPieces:
             agent.value_hidden_sizes,
         )
 
-    @property
+    @functools.cached_property
     def adam(self):
         import optax
 
@@ -215,10 +217,9 @@ class BraxPieces:
         return BraxState(params, adam_state, normalizer, env_state), data
 
     def evaluator(self, key):
-        """brax.training's Evaluator (what Brax's trainer reports) of the deterministic policy
-        at the trainer's evaluation settings."""
-        import functools
-
+        """brax.training's Evaluator (what Brax's trainer reports) at the trainer's evaluation
+        settings: its number of episodes, and the policy's mode unless deterministic_eval is
+        off."""
         from brax.training import acting
         from brax.training.agents.ppo import networks as brax_networks
 
