@@ -12,10 +12,9 @@ import pytest
 
 from experiments.benchmarks.lockstep import (
     BraxPieces,
+    Lockstep,
     brax_networks_for,
-    brax_normalizer_of,
     brax_params_of,
-    run_seed,
 )
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.agents.ppo.agent import RewardNormalizer, normalize_rewards, shuffled_minibatches
@@ -409,6 +408,16 @@ def test_brax_form_loss_equals_brax_own_loss():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def brax_normalizer_of(statistics):
+    """purerl's observation statistics as brax's normaliser: the same mean, and the standard
+    deviation purerl divides by."""
+    from brax.training.acme import running_statistics
+
+    return running_statistics.init_state(jnp.zeros_like(statistics.mean)).replace(
+        mean=statistics.mean, std=jnp.sqrt(statistics.variance + 1e-8)
+    )
+
+
 @pytest.fixture(scope="module")
 def brax_mode():
     """purerl's Brax mode with Brax's reset, on 64 spring inverted pendulums with small
@@ -508,7 +517,7 @@ def test_lockstep_gives_brax_pieces_the_keys_purerl_uses(brax_mode):
     the key purerl's took, parameters a float rounding apart (6e-6 of a leaf's norm at most;
     the key after it instead leaves them 0.75 apart) and the same evaluation."""
     trainer, _, _ = brax_mode
-    run = run_seed(BraxPieces(trainer), seed=0)
+    run = Lockstep(BraxPieces(trainer)).run_seed(0)
     assert len(run["purerl"]) == len(run["brax"]) == 2
     assert run["purerl"][0] == run["brax"][0]
     assert run["distance"][0] == {"policy": 0.0, "value": 0.0}

@@ -54,17 +54,6 @@ def brax_networks_for(obs_size, action_size, policy_sizes, value_sizes):
     )
 
 
-def brax_normalizer_of(statistics):
-    """purerl's observation statistics as brax's normaliser: the same mean, and the standard
-    deviation purerl divides by."""
-    import jax.numpy as jnp
-    from brax.training.acme import running_statistics
-
-    return running_statistics.init_state(jnp.zeros_like(statistics.mean)).replace(
-        mean=statistics.mean, std=jnp.sqrt(statistics.variance + 1e-8)
-    )
-
-
 class BraxState(NamedTuple):
     """What Brax's training step carries from one iteration to the next."""
 
@@ -247,55 +236,68 @@ def relative_distance(ours, theirs) -> float:
     )
 
 
-def run_seed(pieces: BraxPieces, seed: int) -> dict:
-    """One seed in lockstep: purerl's run exactly as `curves` trains it (step-0 evaluation of
-    the initial state without advancing its key, then `Trainer.train`'s iterations and
-    evaluations, one jitted call each) beside Brax's pieces on the same keys."""
-    import jax
+class Lockstep:
+    """Runs seeds in lockstep. Both sides' programs (purerl's iteration and evaluation,
+    Brax's steps between evaluations, Brax's Evaluator) are compiled once, on the first seed,
+    and reused for every seed after it."""
 
-    trainer = pieces.trainer
-    train = trainer.config.train
-    iteration, evaluate = jax.jit(trainer.iteration), jax.jit(trainer.evaluate)
-    brax_steps = jax.jit(lambda state, keys: jax.lax.scan(pieces.step, state, keys)[0])
-    key = jax.random.PRNGKey(seed)
-    state = trainer.init(key)
-    brax_state = pieces.init(key, state)
-    evaluator = pieces.evaluator(state.key)
-    curves = {"purerl": [], "brax": []}
-    distances = []
-    for interval in range(train.num_evals + 1):
-        if interval:
-            keys = []
-            for _ in range(train.iterations_per_eval):
-                keys.append(state.key)
-                state, _ = iteration(state)
-            brax_state = brax_steps(brax_state, jax.numpy.stack(keys))
-        # The Evaluator draws its reset keys from its key as Trainer.evaluate does from the
-        # trainer's (tests/test_ppo_options.py), so it gets the trainer's key each time.
-        evaluator._key = state.key
-        theirs = evaluator.run_evaluation(
-            (brax_state.normalizer, brax_state.params.policy, brax_state.params.value), {}
-        )
-        after, ours = evaluate(state)
-        if interval:  # the step-0 evaluation leaves the training key alone, as in curves
-            state = after
-        curves["purerl"].append(float(ours["eval/episode_return"]))
-        curves["brax"].append(float(theirs["eval/episode_reward"]))
-        distances.append(
-            {
-                name: relative_distance(
-                    brax_params_of(state.agent.params[name]), getattr(brax_state.params, name)
-                )
-                for name in ("policy", "value")
-            }
-        )
-        print(
-            f"[seed {seed}] eval {interval}: purerl {curves['purerl'][-1]:.1f}, "
-            f"brax {curves['brax'][-1]:.1f}, distance {distances[-1]}",
-            file=sys.stderr,
-            flush=True,
-        )
-    return {"seed": seed, **curves, "distance": distances}
+    def __init__(self, pieces: BraxPieces):
+        import jax
+
+        self.pieces = pieces
+        self.iteration = jax.jit(pieces.trainer.iteration)
+        self.evaluate = jax.jit(pieces.trainer.evaluate)
+        self.brax_steps = jax.jit(lambda state, keys: jax.lax.scan(pieces.step, state, keys)[0])
+        # Its key is replaced before every evaluation (run_seed).
+        self.evaluator = pieces.evaluator(jax.random.PRNGKey(0))
+
+    def run_seed(self, seed: int) -> dict:
+        """One seed: purerl's run on the keys of `curves`' (the step-0 evaluation leaves the
+        training key alone, then `Trainer.train`'s iterations and evaluations, here one
+        jitted call each, so its numbers drift from `curves`' run of the seed by rounding),
+        beside Brax's pieces on the same keys."""
+        import jax
+
+        pieces, train = self.pieces, self.pieces.trainer.config.train
+        key = jax.random.PRNGKey(seed)
+        state = pieces.trainer.init(key)
+        brax_state = pieces.init(key, state)
+        curves = {"purerl": [], "brax": []}
+        distances = []
+        for interval in range(train.num_evals + 1):
+            if interval:
+                keys = []
+                for _ in range(train.iterations_per_eval):
+                    keys.append(state.key)
+                    state, _ = self.iteration(state)
+                brax_state = self.brax_steps(brax_state, jax.numpy.stack(keys))
+            # The Evaluator draws its reset keys from its key as Trainer.evaluate does from
+            # the trainer's (tests/test_ppo_options.py), so it gets the trainer's key each time.
+            self.evaluator._key = state.key
+            theirs = self.evaluator.run_evaluation(
+                (brax_state.normalizer, brax_state.params.policy, brax_state.params.value), {}
+            )
+            after, ours = self.evaluate(state)
+            if interval:  # the step-0 evaluation leaves the training key alone, as in curves
+                state = after
+            curves["purerl"].append(float(ours["eval/episode_return"]))
+            curves["brax"].append(float(theirs["eval/episode_reward"]))
+            distances.append(
+                {
+                    name: relative_distance(
+                        brax_params_of(state.agent.params[name]),
+                        getattr(brax_state.params, name),
+                    )
+                    for name in ("policy", "value")
+                }
+            )
+            print(
+                f"[seed {seed}] eval {interval}: purerl {curves['purerl'][-1]:.1f}, "
+                f"brax {curves['brax'][-1]:.1f}, distance {distances[-1]}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return {"seed": seed, **curves, "distance": distances}
 
 
 def markdown(result: dict) -> str:
@@ -332,7 +334,8 @@ def main(argv=None) -> dict:
     }
     config = validate(curves.purerl_config(args, {**sizes, "reset_to_first_state": True}))
     pieces = BraxPieces(Trainer(config))
-    runs = [run_seed(pieces, seed) for seed in curves.seeds(args)]
+    lockstep = Lockstep(pieces)
+    runs = [lockstep.run_seed(seed) for seed in curves.seeds(args)]
     interval = config.train.iterations_per_eval * config.train.steps_per_iteration
     result = {
         "config": vars(args),
