@@ -44,8 +44,16 @@ def compute_gae(
         advantage = delta + cont * advantage
         return advantage, advantage
 
+    # Two trips of half the steps each: on a GPU a loop costs its body's launches per trip
+    # (docs/BENCHMARKS.md), and the chain of one unrolled half fuses into a few kernels. Fully
+    # unrolled, it fuses into the code around it, differently in the CLI's chunked program and
+    # the one-program run, which then round it differently (tests/test_loop.py).
     _, advantages = jax.lax.scan(
-        backward, jnp.zeros_like(deltas[0]), (deltas, continues), reverse=True
+        backward,
+        jnp.zeros_like(deltas[0]),
+        (deltas, continues),
+        reverse=True,
+        unroll=-(-deltas.shape[0] // 2),
     )
     return advantages, advantages + values
 

@@ -41,8 +41,9 @@ def ppo_objective(
     Written for a minibatch step that is launched, not computed, on a GPU (docs/BENCHMARKS.md):
     `lax.clamp` and `where` instead of `jnp.clip` and `jnp.minimum`/`maximum`, whose gradients
     split ties (every unclipped sample is one) with divisions of their own, give the same
-    gradients here (tests/test_ppo_loss.py) in fewer operations; and all five means are one
-    reduction over a (B, 5) stack, not five.
+    gradients here (tests/test_ppo_loss.py) in fewer operations. The five means are taken
+    one by one, so that XLA fuses each into a reduction beside it: stacked into one (B, 5)
+    reduction they cost two more kernels per minibatch step on the H200 (docs/BENCHMARKS.md).
     """
     advantage = batch.advantage
     if config.normalize_advantages:
@@ -61,17 +62,11 @@ def ppo_objective(
         clipped_error = (clipped_value - batch.value_target) ** 2
         value_error = jnp.where(value_error >= clipped_error, value_error, clipped_error)
 
-    per_sample = jnp.stack(
-        [
-            policy_term,
-            0.5 * value_error,
-            entropy,
-            (ratio - 1.0) - log_ratio,
-            (jnp.abs(ratio - 1.0) > config.clip_epsilon).astype(policy_term.dtype),
-        ],
-        axis=-1,
-    )
-    policy_loss, value_loss, entropy, approx_kl, clip_fraction = per_sample.mean(0)
+    policy_loss = policy_term.mean()
+    value_loss = (0.5 * value_error).mean()
+    entropy = entropy.mean()
+    approx_kl = ((ratio - 1.0) - log_ratio).mean()
+    clip_fraction = (jnp.abs(ratio - 1.0) > config.clip_epsilon).astype(policy_term.dtype).mean()
     loss = policy_loss + config.value_loss_coef * value_loss - config.entropy_coef * entropy
     metrics = {
         "loss/total": loss,
