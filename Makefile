@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-lockstep bench-speed bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
+.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-lockstep bench-speed bench-launches bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,16 @@ bench-curves-hopper: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.speed --purejaxrl-dir $(PUREJAXRL) \
 		--pythonpath $(PUREJAXRL_DEPS) --json runs/bench/speed.json $(ARGS)
+
+# Kernel launches per update on an H200, counted without one (experiments/benchmarks/gpu_launches.py):
+# purerl's and PureJaxRL's programs (PUREJAXRL: a checkout, or purerl's alone) compiled by XLA's
+# GPU compiler for the H200's description, in the venv .gpu-launches-venv (jax 0.11.2 with CUDA,
+# made on first use). GPU_PYTHON: a Python 3.12 or newer, which jax 0.11 needs. About 2 minutes.
+GPU_PYTHON ?= python3.12
+bench-launches:
+	PY=$$($(PYTHON) experiments/benchmarks/anchor_venv.py --kind gpu-launches --python $(GPU_PYTHON)) && \
+	PYTHONPATH=$(CURDIR) $$PY -m experiments.benchmarks.gpu_launches \
+		$(if $(PUREJAXRL),--purejaxrl-dir $(PUREJAXRL)) --json runs/bench/launches.json $(ARGS)
 
 # Training throughput on 1, 2, 4 simulated CPU devices and on 2 localhost processes x 2 devices.
 bench-multidevice: $(STAMP)

@@ -17,7 +17,7 @@ from experiments import benchmarks
 from experiments.benchmarks import anchors, brax_run, curves, device, envsteps, throughput, timing
 from experiments.benchmarks.args import add_geometry
 from experiments.benchmarks.curves import merge_earlier
-from experiments.benchmarks.hlo_loops import FREE, loop_tree, opcode
+from experiments.benchmarks.hlo_loops import FREE, launches_per_update, loop_tree, opcode
 
 
 def test_opcode_reads_tuple_types_with_index_comments():
@@ -85,6 +85,42 @@ def test_a_conditional_counts_its_largest_branch(heavy_when):
     rows = loop_tree(jax.jit(f).lower(jnp.arange(8.0)).compile().as_text())
     assert [r["trips"] for r in rows] == [1, 4]
     assert rows[1]["by_kind"].get("sort") == 1
+
+
+def row(depth, trips, fusions, done=0):
+    kinds = {"fusion": fusions, **({"fusion-done": done} if done else {})}
+    return {"depth": depth, "trips": trips, "ops_per_trip": fusions + done, "by_kind": kinds}
+
+
+def test_launches_per_update_multiplies_each_body_by_its_trips_per_update():
+    """By hand: update body 7 (+1 fusion-done, which only waits) + 10 trips x (3 + 4 inner
+    trips x 2) + 2 trips x 5 + 1 x 6 (a loop whose trip count XLA does not know) = 133. The
+    entry computation (depth 0) and a second update-level loop are not part of it."""
+    rows = [
+        row(0, 1, 99),
+        row(1, 50, 7, done=1),
+        row(2, 10, 3),
+        row(3, 4, 2),
+        row(2, 2, 5),
+        row(2, None, 6),
+        row(1, 20, 1000),
+    ]
+    assert launches_per_update(rows) == 7 + 10 * (3 + 4 * 2) + 2 * 5 + 6
+    assert launches_per_update(rows, update_depth=2) == 3 + 4 * 2  # one trip of the first
+
+
+def test_launches_per_update_of_a_compiled_program():
+    """On a compiled two-level scan: the outer body once, the inner body three times."""
+    outer, inner = loop_tree(nested(extra_outer_work=True))[1:]
+    expected = outer["ops_per_trip"] + 3 * inner["ops_per_trip"]
+    assert launches_per_update([outer, inner]) == expected > 3
+
+
+def test_gpu_launches_must_set_up_jax_itself():
+    """Its jax settings only act before jax starts: imported after it, it stops with the
+    names rather than fail later in the CUDA plugin."""
+    with pytest.raises(SystemExit, match="JAX_SKIP_CUDA_CONSTRAINTS_CHECK"):
+        importlib.import_module("experiments.benchmarks.gpu_launches")
 
 
 def curves_args(tmp_path, **changes):
@@ -296,8 +332,26 @@ def test_device_command_buffer_parts_add_their_xla_flags_to_the_runs_own(tmp_pat
         assert "WHILE" in seen[name] and "CONDITIONAL" in seen[name]
         assert report["parts"][name]["xla_flags"] == seen[name]
     assert "cublas_fallback=false" in seen[only[2]] and "cublas_fallback" not in seen[only[1]]
+    # The graphs part alone dumps its thunk sequences, into its own folder.
+    dump = tmp_path / "work" / "thunks-speed-purejaxrl-graphs"
+    assert seen[only[1]].endswith(device.thunk_dump_flags(dump))
+    assert "xla_dump_to" not in seen[only[0]] + seen[only[2]]
     assert "xla_flags" not in report["parts"]["speed-purejaxrl"]
     assert not set(device.PART_XLA_FLAGS) & set(device.DEFAULT_PARTS)
+
+
+def test_keep_thunk_sequences_removes_the_rest_of_an_xla_dump(tmp_path):
+    names = [
+        "17.module_0001.jit_train.thunk_sequence.txt",
+        "17.module_0001.jit_train.thunk_sequence_after_thunk_passes.txt",
+        "17.module_0001.jit_train.sm_9.0a_gpu_after_optimizations.txt",
+        "17.module_0001.jit_train.before_optimizations.txt",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    assert device.keep_thunk_sequences(tmp_path) == names[:2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[:2]
+    assert device.keep_thunk_sequences(tmp_path / "absent") == []
 
 
 def test_device_default_parts_fit_in_eight_minutes(tmp_path):

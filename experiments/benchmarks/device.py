@@ -37,10 +37,11 @@ with ``--only``) times purerl alone with ``--fresh-starts per_unroll``: fresh st
 per unroll and a conditional on every step, the GPU default before ``env.fresh_starts``
 ("auto" builds them once per step on a GPU). ``speed-purejaxrl-graphs`` (only with
 ``--only``) repeats ``speed-purejaxrl`` without the breakdown under XLA's command buffers for
-every kind of thunk (``PART_XLA_FLAGS``), and keeps both compiled programs, whose text shows
-which thunks were recorded; ``speed-purejaxrl-graphs-triton`` times purerl alone under the
-same flags with Triton for every matrix product (``--xla_gpu_cublas_fallback=false``). Each
-part's XLA flags are in its row of device.json.
+every kind of thunk (``PART_XLA_FLAGS``), and keeps both compiled programs and their thunk
+sequences (``THUNK_DUMP_PARTS``), which show what each command buffer recorded;
+``speed-purejaxrl-graphs-triton`` times purerl alone under the same flags with Triton for
+every matrix product (``--xla_gpu_cublas_fallback=false``). Each part's XLA flags are in its
+row of device.json.
 
 ``--quick`` shrinks every part to a CPU-sized smoke run (inverted_pendulum, small batches) to
 rehearse the whole script before spending accelerator time. Subprocesses get
@@ -219,11 +220,15 @@ def main(argv=None) -> dict:
     for name, command, results in parts(args, work):
         if name not in (args.only or DEFAULT_PARTS):
             continue
-        flags = " ".join(filter(None, [env.get("XLA_FLAGS"), PART_XLA_FLAGS.get(name)]))
+        dump = work / f"thunks-{name}" if name in THUNK_DUMP_PARTS else None
+        own = [PART_XLA_FLAGS.get(name), thunk_dump_flags(dump) if dump else None]
+        flags = " ".join(filter(None, [env.get("XLA_FLAGS"), *own]))
         part_env = dict(env, XLA_FLAGS=flags) if flags else env
         report["parts"][name] = run_part(name, command, limits[name], results, args.out, part_env)
-        if name in PART_XLA_FLAGS:
+        if name in PART_XLA_FLAGS or dump:
             report["parts"][name]["xla_flags"] = flags
+        if dump:
+            report["parts"][name]["thunk_sequences"] = keep_thunk_sequences(dump)
         write_text_atomic(args.out / "device.json", json.dumps(report, indent=1) + "\n")
         write_text_atomic(args.out / "device.md", markdown(report))
     return report
@@ -325,7 +330,31 @@ PART_XLA_FLAGS = {
     # pass); PureJaxRL's were all Triton fusions. Without the cuBLAS fallback, so are purerl's.
     "speed-purejaxrl-graphs-triton": COMMAND_BUFFERS + " --xla_gpu_cublas_fallback=false",
 }
+# Parts whose thunk sequences XLA dumps (DIR/work/thunks-PART/, one per compiled `train`,
+# timestamped): which kernels each command buffer recorded, on the device, with autotuning.
+# Compiled without a GPU, purerl's whole minibatch step is one command buffer, yet PureJaxRL
+# gained from them and purerl did not (docs/BENCHMARKS.md). Every other dumped file is removed.
+THUNK_DUMP_PARTS = ("speed-purejaxrl-graphs",)
 DEFAULT_PARTS = ("speed-brax", "speed-brax-16k", "scaling", "depth")
+
+
+def thunk_dump_flags(directory: Path) -> str:
+    return (
+        f"--xla_dump_to={directory} --xla_dump_hlo_module_re=jit_train "
+        "--xla_dump_include_timestamp=true"
+    )
+
+
+def keep_thunk_sequences(directory: Path) -> list[str]:
+    """Removes every dumped file but the thunk sequences; returns those, by name."""
+    kept = []
+    for path in sorted(directory.glob("*")) if directory.is_dir() else []:
+        if path.is_file() and "thunk_sequence" in path.name:
+            kept.append(path.name)
+        elif path.is_file():
+            path.unlink()
+    return kept
+
 
 if __name__ == "__main__":
     main()

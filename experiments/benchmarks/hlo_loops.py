@@ -126,6 +126,25 @@ def loop_tree(text: str) -> list[dict]:
     return rows
 
 
+def launches_per_update(rows: list[dict], update_depth: int = 1) -> int:
+    """Kernels one trip of the loop at `update_depth` launches: its own body's operations and
+    every loop's inside it, each times its trips per update (the product of its own and its
+    enclosing loops' trip counts below the update loop). An asynchronous fusion's
+    `fusion-done` only waits, so it is not counted; a conditional counts its largest branch
+    (`loop_tree`). The first loop at that depth is taken, with the loops nested in it; a loop
+    whose trip count XLA does not know counts once."""
+    start = next(i for i, row in enumerate(rows) if row["depth"] == update_depth)
+    total, runs = 0, []  # runs[k]: trips per update of the enclosing loop k levels down
+    for row in rows[start:]:
+        if row["depth"] < update_depth or (row["depth"] == update_depth and runs):
+            break
+        del runs[row["depth"] - update_depth :]
+        own = 1 if row["depth"] == update_depth else (row["trips"] or 1)
+        runs.append(own * (runs[-1] if runs else 1))
+        total += (row["ops_per_trip"] - row["by_kind"].get("fusion-done", 0)) * runs[-1]
+    return total
+
+
 def format_tree(rows: list[dict]) -> str:
     lines = []
     for row in rows:

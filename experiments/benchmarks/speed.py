@@ -149,7 +149,8 @@ def breakdown(args: argparse.Namespace, key: jax.Array) -> dict:
     return per_iteration
 
 
-def time_anchor(args: argparse.Namespace) -> dict:
+def time_anchor(args: argparse.Namespace, **values: object) -> dict:
+    """PureJaxRL's run at args' geometry (purejaxrl_anchor.py), with `values` as more flags."""
     env = dict(os.environ)
     paths = [str(Path(args.purejaxrl_dir) / "purejaxrl"), *args.pythonpath]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
@@ -157,7 +158,7 @@ def time_anchor(args: argparse.Namespace) -> dict:
         {"hlo_out": Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt"} if args.hlo_dir else {}
     )
     command = anchors.command(
-        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, **hlo_out
+        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, **hlo_out, **values
     )
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
