@@ -166,10 +166,17 @@ class Trainer:
         check = self.config.train.check_finite
         first_iteration = state.iteration
 
-        def step(state, _):
-            return self.iteration(state)
+        names: list[str] = []  # the metrics' names, filled in when the step is traced
 
-        state, metrics = jax.lax.scan(step, state, None, length=num_iterations)
+        def step(state, _):
+            # One (k,) vector per iteration rather than k scalars: the scan writes each output
+            # separately every trip, a kernel launch apiece on a GPU (docs/BENCHMARKS.md).
+            state, metrics = self.iteration(state)
+            names[:] = sorted(metrics)
+            return state, jnp.stack([metrics[n].astype(jnp.float32) for n in names])
+
+        state, stacked = jax.lax.scan(step, state, None, length=num_iterations)
+        metrics = {n: stacked[:, i] for i, n in enumerate(names)}
         if check:
             # Read from the stacked per-iteration metrics after the scan, so the training
             # steps themselves carry no checks. Parameters are checked once, at the end: they
