@@ -116,6 +116,15 @@ def test_launches_per_update_of_a_compiled_program():
     assert launches_per_update([outer, inner]) == expected > 3
 
 
+def test_gpu_key_names_the_settings_it_needs(monkeypatch):
+    """Without them the CUDA plugin fails deep inside jax; gpu_key says which are missing."""
+    from experiments.benchmarks import gpu_target
+
+    monkeypatch.delenv("JAX_SKIP_CUDA_CONSTRAINTS_CHECK", raising=False)
+    with pytest.raises(RuntimeError, match="JAX_SKIP_CUDA_CONSTRAINTS_CHECK"):
+        gpu_target.gpu_key()
+
+
 def test_gpu_launches_must_set_up_jax_itself():
     """Its jax settings only act before jax starts: imported after it, it stops with the
     names rather than fail later in the CUDA plugin."""
