@@ -77,7 +77,7 @@ bench-speed: $(STAMP)
 # Kernel launches per update on an H200, counted without one (experiments/benchmarks/gpu_launches.py):
 # purerl's and PureJaxRL's programs (PUREJAXRL: a checkout, or purerl's alone) compiled by XLA's
 # GPU compiler for the H200's description, in the venv .gpu-launches-venv (jax 0.11.2 with CUDA,
-# made on first use). GPU_PYTHON: a Python 3.12 or newer, which jax 0.11 needs. About 2 minutes.
+# made on first use). GPU_PYTHON: a Python 3.12 or newer, which jax 0.11 needs. About 2.5 minutes.
 GPU_PYTHON ?= python3.12
 bench-launches:
 	PY=$$($(PYTHON) experiments/benchmarks/anchor_venv.py --kind gpu-launches --python $(GPU_PYTHON)) && \

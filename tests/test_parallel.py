@@ -156,9 +156,17 @@ def start_processes(*args, num_processes=2, devices=2, extra=None, via_environme
     return processes
 
 
-# What gloo prints (to stdout, from several threads at once) as its processes connect.
+# What gloo prints (from several threads at once) as its processes connect.
 GLOO = re.compile(r"\[Gloo\] Rank |\d+ is connected to \d+ peer ranks\. Expected number of "
                   r"connected peer ranks is : \d+")  # fmt: skip
+# Its threads can also cut each other's sentences ("32 is connected to  is connected to 3
+# peer ranks..."): lines left holding such a piece go too.
+GLOO_PIECES = ("[Gloo]", "is connected to", "peer ranks")
+
+
+def without_gloo(text: str) -> str:
+    lines = GLOO.sub("", text).splitlines()
+    return "\n".join(ln for ln in lines if not any(p in ln for p in GLOO_PIECES)).strip()
 
 
 def finish(processes, timeout=300):
@@ -171,7 +179,7 @@ def finish(processes, timeout=300):
             for other in processes:
                 other.kill()
             raise
-        results.append((process.returncode, GLOO.sub("", out).strip(), GLOO.sub("", err).strip()))
+        results.append((process.returncode, without_gloo(out), without_gloo(err)))
     return results
 
 
