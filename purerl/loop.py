@@ -18,7 +18,7 @@ import envs
 from envs import Env, State  # through envs, which keeps mujoco's import message off stdout
 from purerl.agents import build_agent
 from purerl.config import Config, fresh_starts_per_step, validate
-from purerl.types import Agent, Metrics, Transition, unrolls_to_columns
+from purerl.types import Agent, Metrics, Transition, scan_metrics, unrolls_to_columns
 
 
 @struct.dataclass
@@ -166,17 +166,10 @@ class Trainer:
         check = self.config.train.check_finite
         first_iteration = state.iteration
 
-        names: list[str] = []  # the metrics' names, filled in when the step is traced
-
         def step(state, _):
-            # One (k,) vector per iteration rather than k scalars: the scan writes each output
-            # separately every trip, a kernel launch apiece on a GPU (docs/BENCHMARKS.md).
-            state, metrics = self.iteration(state)
-            names[:] = sorted(metrics)
-            return state, jnp.stack([metrics[n].astype(jnp.float32) for n in names])
+            return self.iteration(state)
 
-        state, stacked = jax.lax.scan(step, state, None, length=num_iterations)
-        metrics = {n: stacked[:, i] for i, n in enumerate(names)}
+        state, metrics = scan_metrics(step, state, length=num_iterations)
         if check:
             # Read from the stacked per-iteration metrics after the scan, so the training
             # steps themselves carry no checks. Parameters are checked once, at the end: they

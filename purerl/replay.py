@@ -19,6 +19,8 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from purerl.types import scan_metrics
+
 
 @struct.dataclass
 class TrajectoryBuffer:
@@ -142,8 +144,7 @@ def train_after_warmup(
     """
 
     def train(carry):
-        carry, metrics = jax.lax.scan(gradient_step, carry, jax.random.split(key, num_steps))
-        return carry, jax.tree.map(jnp.mean, metrics)
+        return scan_metrics(gradient_step, carry, jax.random.split(key, num_steps), mean=True)
 
     def wait(carry):
         shapes = jax.eval_shape(train, carry)[1]

@@ -1,4 +1,4 @@
-"""Types shared by the loop and the agents."""
+"""Types shared by the loop and the agents, and the scan their metrics leave through."""
 
 from __future__ import annotations
 
@@ -9,6 +9,27 @@ import jax.numpy as jnp
 from flax import struct
 
 Metrics = dict[str, jax.Array]
+
+
+def scan_metrics(step, init, xs=None, length=None, mean=False) -> tuple[Any, Metrics]:
+    """`jax.lax.scan` of `step(carry, x) -> (carry, metrics)`, metrics a dict of arrays of one
+    shape (scalars, or an inner scan's metrics): returns (carry, {name: stacked over the
+    scan's steps}), or with `mean` {name: mean over all of them}, taken in one reduction.
+    They leave each step as one stacked array, not as an output each: a scan writes every
+    output on every trip, a kernel launch apiece on a GPU (docs/BENCHMARKS.md)."""
+    names: list[str] = []  # filled in when the step is traced
+
+    def packed(carry, x):
+        carry, metrics = step(carry, x)
+        names[:] = sorted(metrics)
+        # On the last axis, so that an outer scan of an inner one's metrics stacks them as
+        # the inner one did, and XLA writes them through unchanged.
+        return carry, jnp.stack([metrics[name] for name in names], axis=-1)
+
+    carry, stacked = jax.lax.scan(packed, init, xs, length=length)
+    if mean:
+        stacked = stacked.mean(axis=tuple(range(stacked.ndim - 1)))
+    return carry, {name: stacked[..., i] for i, name in enumerate(names)}
 
 
 @struct.dataclass

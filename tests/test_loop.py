@@ -254,3 +254,33 @@ def test_evaluation_reports_the_declared_episode_metrics(declared):
     assert set(metrics) == set(expected)
     for name, value in expected.items():
         assert float(metrics[name]) == pytest.approx(value), name
+
+
+def test_scan_metrics_equals_a_scan_with_a_dict_output():
+    """Against jax.lax.scan writing the dict itself: the same carry, each metric stacked over
+    the steps (an inner scan's too, nested), and with mean=True the mean over all steps."""
+    from purerl.types import scan_metrics
+
+    def step(carry, x):
+        return carry + x, {"b": carry * x, "a": jnp.sin(x), "count": jnp.float32(1.0)}
+
+    xs = jnp.arange(1.0, 6.0)
+    want_carry, want = jax.lax.scan(step, 0.0, xs)
+    carry, got = scan_metrics(step, 0.0, xs)
+    assert float(carry) == float(want_carry) == 15.0
+    assert sorted(got) == ["a", "b", "count"]
+    assert_trees_equal(got, want)
+
+    def outer(carry, x):
+        return scan_metrics(step, carry, xs * x)
+
+    nested_carry, nested = scan_metrics(outer, 0.0, jnp.arange(3.0))
+    plain_carry, plain = jax.lax.scan(
+        lambda c, x: jax.lax.scan(step, c, xs * x), 0.0, jnp.arange(3.0)
+    )
+    assert nested["b"].shape == (3, 5)
+    assert_trees_equal((nested_carry, nested), (plain_carry, plain))
+    _, means = scan_metrics(outer, 0.0, jnp.arange(3.0), mean=True)
+    for name in plain:
+        np.testing.assert_allclose(means[name], plain[name].mean(), rtol=1e-6)
+    assert float(means["count"]) == 1.0

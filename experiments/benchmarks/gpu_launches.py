@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def counted(text: str, hlo_path: Path | None) -> dict:
 
 
 def purerl_program(args: argparse.Namespace, variant: dict) -> str:
-    setting = argparse.Namespace(**{**vars(args), "fresh_starts": "auto", **variant})
+    defaults = {"fresh_starts": "auto", "reset_to_first_state": False}
+    setting = argparse.Namespace(**{**vars(args), **defaults, **variant})
     trainer = Trainer(speed.purejaxrl_config(setting))
     return speed.compiled_train(trainer, args.num_updates, gpu_key(args.target)).as_text()
 
@@ -78,7 +80,7 @@ def main(argv=None) -> dict:
     p.add_argument("--hlo-dir", help="keep the compiled programs here")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
-    args.reset_to_first_state, args.no_reward_normalization = False, False
+    args.no_reward_normalization = False  # speed's flag for purerl versions before the option
     hlo_dir = Path(args.hlo_dir) if args.hlo_dir else None
     if hlo_dir is not None:
         hlo_dir.mkdir(parents=True, exist_ok=True)
@@ -91,15 +93,13 @@ def main(argv=None) -> dict:
         programs[f"purerl, {name}"] = counted(text, path)
         programs[f"purerl, {name}"]["compile_s"] = round(time.perf_counter() - start, 1)
     if args.purejaxrl_dir:
-        with_text = argparse.Namespace(**{**vars(args), "hlo_dir": None})
-        scratch = hlo_dir or Path(args.json or "runs/bench/launches.json").parent
-        scratch.mkdir(parents=True, exist_ok=True)
-        anchor_hlo = (scratch / "purejaxrl.hlo.txt").resolve()  # the anchor writes it
-        anchor = speed.time_anchor(with_text, hlo_out=anchor_hlo, gpu_target=args.target)
-        programs["PureJaxRL"] = counted(anchor_hlo.read_text(), None)
+        with tempfile.TemporaryDirectory() as scratch:
+            # The anchor writes its program to DIR/purejaxrl.hlo.txt (speed.time_anchor).
+            anchor_dir = hlo_dir or Path(scratch)
+            with_dir = argparse.Namespace(**{**vars(args), "hlo_dir": anchor_dir})
+            anchor = speed.time_anchor(with_dir, gpu_target=args.target)
+            programs["PureJaxRL"] = counted((anchor_dir / "purejaxrl.hlo.txt").read_text(), None)
         programs["PureJaxRL"]["compile_s"] = anchor["compile_s"]
-        if hlo_dir is None:
-            anchor_hlo.unlink()
     reference = programs.get("PureJaxRL", {}).get("launches_per_update")
     for program in programs.values():
         if reference:

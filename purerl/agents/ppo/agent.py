@@ -26,7 +26,13 @@ from purerl.gae import (
 )
 from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 from purerl.normalize import RunningStatistics, init_statistics, normalize, update_statistics
-from purerl.types import Metrics, Transition, columns_to_unrolls, unrolls_to_columns
+from purerl.types import (
+    Metrics,
+    Transition,
+    columns_to_unrolls,
+    scan_metrics,
+    unrolls_to_columns,
+)
 
 
 @struct.dataclass
@@ -335,8 +341,6 @@ class PPOAgent:
         config, num_minibatches = self.config, self.num_minibatches
         state, batch = self.prepare_batch(state, trajectory)
 
-        names: list[str] = []  # the metrics' names, filled in when the step is traced
-
         def minibatch_step(carry, indices_and_key):
             params, optimizer_state = carry
             indices, loss_key = indices_and_key
@@ -346,22 +350,18 @@ class PPOAgent:
             grads, metrics = jax.grad(self.loss, has_aux=True)(params, minibatch, loss_key)
             updates, optimizer_state = self.optimizer.update(grads, optimizer_state, params)
             metrics["optimizer/grad_norm"] = optax.global_norm(grads)
-            # One (k,) vector per step rather than k scalars: the scan writes each output
-            # separately every step, a kernel launch apiece on a GPU (docs/BENCHMARKS.md).
-            names[:] = sorted(metrics)
-            stacked = jnp.stack([metrics[name] for name in names])
-            return (optax.apply_updates(params, updates), optimizer_state), stacked
+            return (optax.apply_updates(params, updates), optimizer_state), metrics
 
         def epoch(carry, epoch_key):
             shuffle_key, loss_key = jax.random.split(epoch_key)
             indices = minibatch_indices(batch, shuffle_key, num_minibatches)
             loss_keys = jax.random.split(loss_key, num_minibatches)
-            return jax.lax.scan(minibatch_step, carry, (indices, loss_keys))
+            return scan_metrics(minibatch_step, carry, (indices, loss_keys))
 
-        (params, optimizer_state), metrics = jax.lax.scan(
+        (params, optimizer_state), metrics = scan_metrics(
             epoch,
             (state.params, state.optimizer_state),
             jax.random.split(key, config.num_epochs),
+            mean=True,
         )
-        metrics = dict(zip(names, metrics.mean((0, 1)), strict=True))
         return state.replace(params=params, optimizer_state=optimizer_state), metrics
