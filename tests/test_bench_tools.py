@@ -4,6 +4,7 @@ program) and the learning-curve benchmark's merging of seeds from two runs."""
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -524,3 +525,54 @@ def test_envsteps_times_each_environment_and_reports_failures(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         envsteps.main(["--envs", "no_such_env"])
     assert exit_info.value.code == 2
+
+
+def test_paired_times_alternate_which_side_runs_first():
+    from experiments.benchmarks.speed import paired_times
+
+    order = []
+    ours, theirs = paired_times(
+        lambda: order.append("purerl") or 2.0, lambda: order.append("anchor") or 3.0, 3
+    )
+    assert order == ["purerl", "anchor", "anchor", "purerl", "purerl", "anchor"]
+    assert ours == [2.0] * 3 and theirs == [3.0] * 3
+
+
+def test_paired_summary_by_hand():
+    """Ratios 2/1, 1/1 and 1/2 (PureJaxRL's seconds over purerl's): median 1, geometric mean
+    1; the logarithms ln2, 0, -ln2 have standard deviation ln2, so the interval is
+    exp(+-t(0.975, 2) ln2 / sqrt(3)) with t(0.975, 2) = 4.302653."""
+    from experiments.benchmarks.speed import paired_summary
+
+    summary = paired_summary([1.0, 1.0, 2.0], [2.0, 1.0, 1.0])
+    assert summary["ratios"] == [2.0, 1.0, 0.5] and summary["median"] == 1.0
+    assert summary["geometric_mean"] == pytest.approx(1.0)
+    half = 4.302653 * np.log(2.0) / np.sqrt(3.0)
+    assert summary["interval_95"] == pytest.approx([np.exp(-half), np.exp(half)], rel=1e-6)
+    assert summary["purerl_faster"] == 1 and summary["pairs"] == 3
+
+
+def test_a_server_times_one_call_per_request_on_the_core_given():
+    """serving.serve behind serving.Server, in a process that prints junk to its stdout first
+    (as mujoco does on import) and sleeps per call: one ready line, one time per request, on
+    the one core asked for; a server that dies says so with its stderr."""
+    from experiments.benchmarks.serving import Server
+
+    serve = (
+        "import os, sys, time; sys.path.insert(0, sys.argv[1]); import serving\n"
+        "print('junk', flush=True); out = serving.claim_stdout(); print('more junk')\n"
+        "ready = {'cores': sorted(os.sched_getaffinity(0))}\n"
+        "serving.serve(lambda: time.sleep(0.05), ready, sys.stdin, out)\n"
+    )
+    core = max(os.sched_getaffinity(0))
+    server = Server("fake", [sys.executable, "-c", serve, str(BENCHMARKS)], core=core)
+    try:
+        assert server.ready == {"cores": [core]}
+        server.ask()
+        times = [server.answer(), server()]
+    finally:
+        server.close()
+    assert all(0.05 <= t < 5.0 for t in times)
+    assert server.process.returncode == 0
+    with pytest.raises(SystemExit, match="fake failed:\n.*no such server"):
+        Server("fake", [sys.executable, "-c", "import sys; sys.exit('no such server')"])

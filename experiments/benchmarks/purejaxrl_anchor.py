@@ -14,6 +14,9 @@ environment taken from the command line) and times the compiled `train(key)`:
 - train: one call of the compiled function for `--num-updates` updates (network and
   environment initialisation included, a few milliseconds), best of `--repeats` calls.
 With `--gpu-target` it compiles for that GPU on a machine without one and times nothing.
+With `--serve` it prints the result line after compiling and one untimed call, then times one
+call for each line it reads on stdin and answers each with a line `{"train_s": seconds}`,
+until stdin closes: `speed --paired` times the two sides alternately that way.
 PureJaxRL's brax wrapper defaults to the positional backend; `--backend` replaces it.
 """
 
@@ -22,18 +25,17 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
 import time
 import types
 
-# Everything but the final JSON line goes to stderr (mujoco prints to stdout on import).
-sys.stdout.flush()
-_REAL_STDOUT_FD = os.dup(1)
-os.dup2(2, 1)
+from serving import claim_stdout, serve, timed  # sibling: this runs as a script
+
+# Everything but the JSON lines goes to stderr (mujoco prints to stdout on import).
+_OUT = claim_stdout()
 
 import jax  # noqa: E402
-from args import add_geometry  # noqa: E402  (siblings: this runs as a script)
+from args import add_geometry  # noqa: E402
 from gpu_target import TARGETS, gpu_key  # noqa: E402
 
 
@@ -44,6 +46,7 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hlo-out", help="also write the compiled program's text here")
+    p.add_argument("--serve", action="store_true", help="time one call per line read on stdin")
     p.add_argument(
         "--gpu-target",
         choices=list(TARGETS),
@@ -98,15 +101,19 @@ def main(argv=None) -> dict:
         "compile_s": round(compile_s, 3),
         "jax_version": jax.__version__,
     }
-    if not args.gpu_target:
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(train(key))
-            times.append(time.perf_counter() - start)
-        result["train_s"] = [round(t, 4) for t in times]
-        result["env_steps_per_second"] = round(steps / min(times), 1)
-    with os.fdopen(_REAL_STDOUT_FD, "w") as out:
+
+    def call():
+        jax.block_until_ready(train(key))
+
+    with _OUT as out:
+        if args.serve:
+            call()
+            serve(call, result, sys.stdin, out)
+            return result
+        if not args.gpu_target:
+            times = [timed(call) for _ in range(args.repeats)]
+            result["train_s"] = [round(t, 4) for t in times]
+            result["env_steps_per_second"] = round(steps / min(times), 1)
         out.write(json.dumps(result) + "\n")
     return result
 

@@ -13,6 +13,15 @@ between the sides and the medians are compared. PureJaxRL runs in a subprocess
 (`experiments/benchmarks/purejaxrl_anchor.py`) from the checkout given; `--skip-anchor` times
 purerl alone.
 
+`--paired N` measures the ratio more finely, for a machine whose speed drifts between rounds
+(a shared VM's does by 10-20%): both sides compile once, then run one call each, N times,
+alternately (PureJaxRL's process waits for a line on its stdin before each call), and each
+pair gives one ratio. Their geometric mean and its 95% t-interval are reported.
+`--simultaneous N` takes the machine's speed out of the ratio instead: each side runs
+single-threaded in its own process pinned to a core of its own, both are called at the same
+moment N times, then N more times with their cores swapped. That compares the work each does
+per env step on one core, not how each uses two.
+
 The breakdown times purerl's parts per iteration, each compiled alone and scanned over the
 same number of iterations: collect (policy + environment steps, with resets), prepare
 (normaliser updates, value passes, GAE), sgd (the epochs of minibatch steps) and the
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -33,8 +43,8 @@ from pathlib import Path
 import jax
 
 from experiments.atomic import write_text_atomic
-from experiments.benchmarks import anchors, hlo_loops
-from experiments.benchmarks.args import add_geometry
+from experiments.benchmarks import anchors, hlo_loops, serving
+from experiments.benchmarks.args import add_geometry, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.config import FRESH_STARTS, fresh_starts_per_step
 
@@ -149,21 +159,145 @@ def breakdown(args: argparse.Namespace, key: jax.Array) -> dict:
     return per_iteration
 
 
-def time_anchor(args: argparse.Namespace, **values: object) -> dict:
-    """PureJaxRL's run at args' geometry (purejaxrl_anchor.py), with `values` as more flags."""
+def anchor_environment(args: argparse.Namespace) -> dict:
+    """The environment PureJaxRL's anchor runs in: its checkout and dependencies importable."""
     env = dict(os.environ)
     paths = [str(Path(args.purejaxrl_dir) / "purejaxrl"), *args.pythonpath]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    return env
+
+
+def time_anchor(args: argparse.Namespace, **values: object) -> dict:
+    """PureJaxRL's run at args' geometry (purejaxrl_anchor.py), with `values` as more flags."""
     hlo_out = (
         {"hlo_out": Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt"} if args.hlo_dir else {}
     )
     command = anchors.command(
         sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, **hlo_out, **values
     )
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=anchor_environment(args), capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"PureJaxRL anchor failed:\n{done.stderr[-3000:]}")
     return anchors.result(done.stdout)
+
+
+def paired_times(time_ours, time_anchor, pairs: int) -> tuple[list[float], list[float]]:
+    """`pairs` timings of each side, one call each per pair: purerl first in even pairs and
+    PureJaxRL first in odd ones, so that the machine's drift within a pair favours neither."""
+    ours, theirs = [], []
+    for index in range(pairs):
+        if index % 2 == 0:
+            ours.append(time_ours())
+            theirs.append(time_anchor())
+        else:
+            theirs.append(time_anchor())
+            ours.append(time_ours())
+    return ours, theirs
+
+
+def paired_summary(ours_s: list[float], anchor_s: list[float]) -> dict:
+    """purerl's speed over PureJaxRL's in each pair (PureJaxRL's seconds over purerl's, the
+    same steps on both sides): their median, their geometric mean with its 95% t-interval (on
+    the logarithms), and the number of pairs purerl was faster in."""
+    from scipy import stats
+
+    ratios = [theirs / ours for ours, theirs in zip(ours_s, anchor_s, strict=True)]
+    logs = [math.log(ratio) for ratio in ratios]
+    mean, n = statistics.fmean(logs), len(logs)
+    half = stats.t.ppf(0.975, df=n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    return {
+        "pairs": n,
+        "ratios": [round(ratio, 4) for ratio in ratios],
+        "median": statistics.median(ratios),
+        "geometric_mean": math.exp(mean),
+        "interval_95": [math.exp(mean - half), math.exp(mean + half)],
+        "purerl_faster": sum(ratio > 1 for ratio in ratios),
+    }
+
+
+def anchor_command(args: argparse.Namespace) -> list[str]:
+    """PureJaxRL's run at args' geometry as a server (purejaxrl_anchor.py --serve)."""
+    return anchors.command(
+        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, serve=True
+    )
+
+
+def paired(args: argparse.Namespace, key: jax.Array) -> dict:
+    """`--paired`: both sides compiled once, then args.paired pairs of alternate calls."""
+    train = compiled_train(Trainer(purejaxrl_config(args)), args.num_updates, key)
+
+    def time_ours() -> float:
+        return serving.timed(lambda: jax.block_until_ready(train(key)))
+
+    anchor = serving.Server("PureJaxRL anchor", anchor_command(args), anchor_environment(args))
+    try:
+        time_ours()  # PureJaxRL's first call is made before it reports ready
+        ours_s, anchor_s = paired_times(time_ours, anchor, args.paired)
+    finally:
+        anchor.close()
+    return with_speeds(args, paired_summary(ours_s, anchor_s), ours_s, anchor_s)
+
+
+def with_speeds(args: argparse.Namespace, summary: dict, ours_s: list, anchor_s: list) -> dict:
+    steps = args.num_updates * args.num_envs * args.unroll_length
+    return {
+        **summary,
+        "ours_s": ours_s,
+        "purejaxrl_s": anchor_s,
+        "ours_env_steps_per_second": steps / statistics.median(ours_s),
+        "purejaxrl_env_steps_per_second": steps / statistics.median(anchor_s),
+    }
+
+
+REPO = Path(__file__).resolve().parents[2]
+# One thread of XLA's per process: each side has its core to itself.
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def simultaneous(args: argparse.Namespace) -> dict:
+    """`--simultaneous`: purerl and PureJaxRL each in its own process pinned to one core, called
+    at the same moment args.simultaneous times, so that whatever slows the machine slows both;
+    then again with their cores swapped. Each pair of calls gives one ratio."""
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    ours_command = [sys.executable, "-m", "experiments.benchmarks.speed", "--serve"]
+    ours_command += [*geometry_flags(args), "--num-updates", str(args.num_updates)]
+    ours_command += ["--fresh-starts", args.fresh_starts]
+    ours_command += ["--reset-to-first-state"] if args.reset_to_first_state else []
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD}"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    anchor_env = {**anchor_environment(args), "XLA_FLAGS": env["XLA_FLAGS"]}
+    ours_s, anchor_s, by_cores = [], [], {}
+    for ours_core, anchor_core in (cores, cores[::-1]):
+        ours = serving.Server("purerl", ours_command, env, core=ours_core)
+        anchor = serving.Server("PureJaxRL anchor", anchor_command(args), anchor_env, anchor_core)
+        try:
+            times = []
+            for _ in range(args.simultaneous):
+                ours.ask()
+                anchor.ask()
+                times.append((ours.answer(), anchor.answer()))
+        finally:
+            ours.close()
+            anchor.close()
+        mine, theirs = map(list, zip(*times, strict=True))
+        summary = paired_summary(mine, theirs)
+        by_cores[f"purerl on {ours_core}, PureJaxRL on {anchor_core}"] = summary["geometric_mean"]
+        ours_s, anchor_s = ours_s + mine, anchor_s + theirs
+    result = with_speeds(args, paired_summary(ours_s, anchor_s), ours_s, anchor_s)
+    return {**result, "geometric_mean_by_cores": by_cores, "xla_flags": ONE_THREAD}
+
+
+def serve_ours(args: argparse.Namespace, key: jax.Array) -> None:
+    """`--serve`: purerl's side of --simultaneous (serving.serve on stdin and stdout)."""
+    out = serving.claim_stdout()
+    train = compiled_train(Trainer(purejaxrl_config(args)), args.num_updates, key)
+
+    def call():
+        jax.block_until_ready(train(key))
+
+    call()
+    with out:
+        serving.serve(call, {"side": "purerl"}, sys.stdin, out)
 
 
 def main(argv=None) -> dict:
@@ -194,6 +328,22 @@ def main(argv=None) -> dict:
         action="store_true",
         help="do not also time purerl without the non-finite check (one compile less)",
     )
+    p.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of --rounds: compile each side once and time N pairs of alternate calls",
+    )
+    p.add_argument(
+        "--simultaneous",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of --rounds: each side single-threaded on a core of its own, N calls at "
+        "the same moment on each, then N more with the cores swapped",
+    )
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", help="write the results here")
     p.add_argument(
         "--hlo-dir",
@@ -201,12 +351,28 @@ def main(argv=None) -> dict:
         "their loop structure to hlo_loops.json (see experiments.benchmarks.hlo_loops)",
     )
     args = p.parse_args(argv)
-    if not args.skip_anchor and not args.purejaxrl_dir:
+    if not (args.skip_anchor or args.serve or args.purejaxrl_dir):
         p.error("--purejaxrl-dir is required unless --skip-anchor")
     if args.unrolls_per_iteration != 1:
         p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
+    for mode in ("paired", "simultaneous"):
+        if getattr(args, mode) and (args.skip_anchor or getattr(args, mode) < 2):
+            p.error(f"--{mode} needs PureJaxRL (no --skip-anchor) and at least 2 pairs")
+    if args.simultaneous and len(os.sched_getaffinity(0)) < 2:
+        p.error("--simultaneous needs two CPU cores")
 
     key = jax.random.PRNGKey(0)
+    if args.serve:
+        serve_ours(args, key)
+        return {}
+    measures = {"paired": lambda: paired(args, key), "simultaneous": lambda: simultaneous(args)}
+    for mode, measure in measures.items():
+        if getattr(args, mode):
+            result = {"config": {k: v for k, v in vars(args).items() if k != "json"}}
+            result |= {"jax_version": jax.__version__, mode: measure()}
+            write(result, args.json)
+            print(json.dumps({k: v for k, v in result[mode].items() if not k.endswith("_s")}))
+            return result
     rounds = []
     for index in range(args.rounds):
         row = {"ours": time_ours(args, True, key)}
