@@ -218,6 +218,12 @@ def test_timeouts_bootstrap_or_are_masked():
         else:
             np.testing.assert_allclose(advantages[truncated], 0.0)
             np.testing.assert_allclose(targets[truncated], values[truncated], rtol=1e-6)
+            # Masked, the final observations at time limits are not valued at all; valuing
+            # them (one slot, as when bootstrapping) changes no number.
+            assert trainer.agent.truncation_slots == 0
+            trainer.agent.truncation_slots = 1
+            _, valued = trainer.agent.prepare_batch(agent_state, trajectory)
+            jax.tree.map(np.testing.assert_array_equal, batch, valued)
 
 
 def test_per_minibatch_loss_equals_per_batch_loss_on_the_whole_batch():

@@ -169,7 +169,13 @@ class PPOAgent:
         self.num_envs = train.num_envs
         self.num_unrolls = train.unrolls_per_iteration
         self.num_minibatches = config.minibatches(train)  # set, or from minibatch_size
-        self.truncation_slots = num_truncation_slots(train.unroll_length, episode_length)
+        # Final observations at time limits are only valued to bootstrap from; with time
+        # limits masked out (GAE zeroes their TD errors) no value pass needs them.
+        self.truncation_slots = (
+            num_truncation_slots(train.unroll_length, episode_length)
+            if config.bootstrap_on_timeout
+            else 0
+        )
         self.value_pass_rows = VALUE_PASS_ROWS
 
         def body(hidden_sizes):
