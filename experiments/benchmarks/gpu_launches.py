@@ -81,6 +81,7 @@ def main(argv=None) -> dict:
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     args.no_reward_normalization = False  # speed's flag for purerl versions before the option
+    args.mask_time_limits = False
     hlo_dir = Path(args.hlo_dir) if args.hlo_dir else None
     if hlo_dir is not None:
         hlo_dir.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,7 @@ def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Con
             value_loss_coef=0.5,
             entropy_coef=0.0,
             max_grad_norm=0.5,
+            bootstrap_on_timeout=not args.mask_time_limits,
             policy_hidden_sizes=(256, 256),
             value_hidden_sizes=(256, 256),
             activation="tanh",
@@ -263,6 +264,7 @@ def simultaneous(args: argparse.Namespace) -> dict:
     ours_command += [*geometry_flags(args), "--num-updates", str(args.num_updates)]
     ours_command += ["--fresh-starts", args.fresh_starts]
     ours_command += ["--reset-to-first-state"] if args.reset_to_first_state else []
+    ours_command += ["--mask-time-limits"] if args.mask_time_limits else []
     env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD}"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     anchor_env = {**anchor_environment(args), "XLA_FLAGS": env["XLA_FLAGS"]}
@@ -309,6 +311,12 @@ def main(argv=None) -> dict:
     p.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
     p.add_argument("--skip-anchor", action="store_true")
     p.add_argument("--no-reward-normalization", action="store_true")
+    p.add_argument(
+        "--mask-time-limits",
+        action="store_true",
+        help="purerl does not bootstrap at time limits (bootstrap_on_timeout=False), so it "
+        "values no final observation there, as PureJaxRL, which ends the episode there",
+    )
     p.add_argument("--no-breakdown", action="store_true")
     p.add_argument(
         "--reset-to-first-state",
