@@ -565,13 +565,10 @@ def test_a_server_times_one_call_per_request_on_the_core_given():
         "serving.serve(lambda: time.sleep(0.05), ready, sys.stdin, out)\n"
     )
     core = max(os.sched_getaffinity(0))
-    server = Server("fake", [sys.executable, "-c", serve, str(BENCHMARKS)], core=core)
-    try:
+    with Server("fake", [sys.executable, "-c", serve, str(BENCHMARKS)], core=core) as server:
         assert server.ready == {"cores": [core]}
         server.ask()
         times = [server.answer(), server()]
-    finally:
-        server.close()
     assert all(0.05 <= t < 5.0 for t in times)
     assert server.process.returncode == 0
     with pytest.raises(SystemExit, match="fake failed:\n.*no such server"):

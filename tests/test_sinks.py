@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,19 @@ def read_wandb_records(path: Path) -> list:
     return records
 
 
+def read_finished_wandb_log(path: Path, timeout_s: float = 60.0) -> list:
+    """The records of a W&B transaction log once it holds the run's last one ("exit"). W&B's
+    own process writes the file, and on a loaded machine it may still be flushing it after
+    `run.finish()` returns (a full test run once read only its header)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_wandb_records(path)
+        done = any(record.WhichOneof("record_type") == "exit" for record in records)
+        if done or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
 def test_wandb_offline_run_logs_history(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     # No network, no account: offline mode must never prompt for a login.
@@ -246,7 +260,7 @@ def test_wandb_offline_run_logs_history(tmp_path, monkeypatch):
 
     history: dict[str, list[tuple[int, float]]] = {}
     run_names = []
-    for record in read_wandb_records(logs[0]):
+    for record in read_finished_wandb_log(logs[0]):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run_names.append(record.run.display_name)

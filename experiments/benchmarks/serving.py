@@ -54,7 +54,8 @@ def serve(call: Callable[[], object], ready: dict, requests: IO[str], out: IO[st
 
 class Server:
     """A serving process; `ready` is its first line, `ask()` requests one timed call and
-    `answer()` returns its seconds (`()` does both). `core`: the one CPU it may run on."""
+    `answer()` returns its seconds (`()` does both). `core`: the one CPU it may run on. As a
+    context manager, it closes the process's stdin and waits for it on leaving."""
 
     def __init__(
         self, name: str, command: list[str], env: dict | None = None, core: int | None = None
@@ -93,3 +94,9 @@ class Server:
         self.process.stdin.close()
         self.process.wait()
         self.log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -230,12 +230,11 @@ def paired(args: argparse.Namespace, key: jax.Array) -> dict:
     def time_ours() -> float:
         return serving.timed(lambda: jax.block_until_ready(train(key)))
 
-    anchor = serving.Server("PureJaxRL anchor", anchor_command(args), anchor_environment(args))
-    try:
+    with serving.Server(
+        "PureJaxRL anchor", anchor_command(args), anchor_environment(args)
+    ) as anchor:
         time_ours()  # PureJaxRL's first call is made before it reports ready
         ours_s, anchor_s = paired_times(time_ours, anchor, args.paired)
-    finally:
-        anchor.close()
     return with_speeds(args, paired_summary(ours_s, anchor_s), ours_s, anchor_s)
 
 
@@ -270,17 +269,17 @@ def simultaneous(args: argparse.Namespace) -> dict:
     anchor_env = {**anchor_environment(args), "XLA_FLAGS": env["XLA_FLAGS"]}
     ours_s, anchor_s, by_cores = [], [], {}
     for ours_core, anchor_core in (cores, cores[::-1]):
-        ours = serving.Server("purerl", ours_command, env, core=ours_core)
-        anchor = serving.Server("PureJaxRL anchor", anchor_command(args), anchor_env, anchor_core)
-        try:
+        with (
+            serving.Server("purerl", ours_command, env, ours_core) as ours,
+            serving.Server(
+                "PureJaxRL anchor", anchor_command(args), anchor_env, anchor_core
+            ) as anchor,
+        ):
             times = []
             for _ in range(args.simultaneous):
                 ours.ask()
                 anchor.ask()
                 times.append((ours.answer(), anchor.answer()))
-        finally:
-            ours.close()
-            anchor.close()
         mine, theirs = map(list, zip(*times, strict=True))
         summary = paired_summary(mine, theirs)
         by_cores[f"purerl on {ours_core}, PureJaxRL on {anchor_core}"] = summary["geometric_mean"]
