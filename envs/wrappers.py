@@ -11,14 +11,49 @@ that too, for exact comparisons with Brax's trainer. The names differ from brax'
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import jax
 import jax.numpy as jnp
 from brax.envs.base import Env, State, Wrapper
+from jax import custom_batching
 
 EPISODE_KEYS = ("steps", "truncation", "episode_return", "episode_length")
 # What AutoResetBatch keeps in `info` beside the environment's own keys (first_state only with
 # reset_to_first_state); final_obs is rewritten by every step.
 BATCH_KEYS = ("reset_key", "last_episode_return", "last_episode_length", "first_state")
+
+
+T = TypeVar("T")
+
+
+def if_any(mask: jax.Array, fn: Callable[[jax.Array, T], T], operand: T) -> T:
+    """`fn(mask, operand)` if any entry of `mask` is set, else `operand` unchanged: for an fn
+    that changes only the entries in `mask`, which makes skipping it when none is set exact.
+
+    A `lax.cond`, but one that stays a conditional under `jax.vmap`: a cond whose predicate
+    is batched (one per seed of a vmapped run, say) becomes a select that computes fn on every
+    call. Here the predicate is reduced over the vmapped axis too, and fn, vmapped, runs only
+    when some member of the batch needs it. fn must not close over traced values (pass them
+    in `mask` or `operand`): custom_vmap refuses them.
+    """
+
+    @custom_batching.custom_vmap
+    def run(mask, operand):
+        return jax.lax.cond(jnp.any(mask), fn, lambda _, operand: operand, mask, operand)
+
+    @run.def_vmap
+    def run_batched(axis_size, in_batched, mask, operand):
+        def batched(x, is_batched):
+            return x if is_batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+
+        mask_batched, operand_batched = in_batched
+        operand = jax.tree.map(batched, operand, operand_batched)
+        out = if_any(batched(mask, mask_batched), jax.vmap(fn), operand)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return run(mask, operand)
 
 
 class EpisodeTracker(Wrapper):
@@ -72,7 +107,7 @@ class AutoResetBatch:
                            which is what a learner bootstraps from on truncation;
       last_episode_return  (num_envs,): return of the most recently finished episode;
       last_episode_length  (num_envs,): its length.
-    Fresh resets run only on steps where some environment finished (`lax.cond` on the batch),
+    Fresh resets run only on steps where some environment finished (`if_any` on the batch),
     or are built ahead for an unroll (`fresh_states`, once per unroll or once per step of it,
     the latter with no conditional); with `reset_to_first_state` a finished environment takes
     its stored first state with a select, and no step holds a conditional.
@@ -114,10 +149,9 @@ class AutoResetBatch:
         """Steps every environment with `action` (num_envs, ...) and resets finished ones."""
         stepped = self._step(state, action)
         if self.reset_to_first_state:
-            stepped = self._reset_finished(stepped)
+            stepped = self._reset_finished(stepped.done > 0, stepped)
         else:
-            done = stepped.done > 0
-            stepped = jax.lax.cond(jnp.any(done), self._reset_finished, lambda s: s, stepped)
+            stepped = if_any(stepped.done > 0, self._reset_finished, stepped)
         return self._same_types(stepped, state)
 
     def fresh_states(self, state: State, steps: int | None = None) -> tuple[State, State]:
@@ -167,10 +201,7 @@ class AutoResetBatch:
         if available is None:
             return self._same_types(self._take(stepped, fresh, done), state), None
         stepped = self._take(stepped, fresh, done & available)
-        again = done & ~available
-        stepped = jax.lax.cond(
-            jnp.any(again), lambda s: self._reset_finished(s, again), lambda s: s, stepped
-        )
+        stepped = if_any(done & ~available, self._reset_finished, stepped)
         return self._same_types(stepped, state), available & ~done
 
     def _step(self, state: State, action: jax.Array) -> State:
@@ -198,10 +229,9 @@ class AutoResetBatch:
         # carrying this state from compiling twice.
         return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
-    def _reset_finished(self, state: State, mask: jax.Array | None = None) -> State:
-        """Resets the environments in `mask` (default: those done) from fresh keys (from
-        their first states, with reset_to_first_state)."""
-        mask = state.done > 0 if mask is None else mask
+    def _reset_finished(self, mask: jax.Array, state: State) -> State:
+        """Resets the environments in `mask` from fresh keys (from their first states, with
+        reset_to_first_state)."""
         if self.reset_to_first_state:
             return self._take(state, state.info["first_state"], mask)
         keys = jax.vmap(jax.random.split)(state.info["reset_key"])

@@ -162,6 +162,65 @@ def test_only_fresh_resets_step_through_a_conditional():
             assert has_cond is conditional, (name, first_state)
 
 
+def test_if_any_stays_a_conditional_under_vmap():
+    """envs.wrappers.if_any under jax.vmap (seeds trained in one program): fn runs only when
+    some member's mask has an entry set, and then only changes those entries; nested vmaps
+    and an operand shared by all members work. A plain lax.cond becomes a select there."""
+    from envs.wrappers import if_any
+
+    runs = []
+
+    def add_one(mask, x):
+        jax.debug.callback(lambda: runs.append(1))
+        return jnp.where(mask, x + 1.0, x)
+
+    def f(mask, x):
+        return if_any(mask, add_one, x)
+
+    masks = jnp.array([[False, False], [True, False]])
+    x = jnp.zeros((2, 2))
+    np.testing.assert_array_equal(jax.jit(jax.vmap(f))(masks, x), [[0, 0], [1, 0]])
+    jax.effects_barrier()
+    assert runs
+    runs.clear()
+    np.testing.assert_array_equal(jax.jit(jax.vmap(f))(masks & False, x), 0)
+    jax.effects_barrier()
+    assert not runs  # no member needed it: skipped, as a conditional skips
+    np.testing.assert_array_equal(jax.vmap(jax.vmap(f))(masks, x), [[0, 0], [1, 0]])
+    np.testing.assert_array_equal(jax.vmap(f, in_axes=(0, None))(masks, x[0]), [[0, 0], [1, 0]])
+    assert "stablehlo.case" in jax.jit(jax.vmap(f)).lower(masks, x).as_text()
+
+    def plain(mask, x):
+        return jax.lax.cond(jnp.any(mask), add_one, lambda _, x: x, mask, x)
+
+    assert "stablehlo.case" not in jax.jit(jax.vmap(plain)).lower(masks, x).as_text()
+
+
+def test_vmapped_batches_reset_as_each_alone():
+    """Two seeds' batches stepped under one jax.vmap, every environment finishing twice in the
+    unroll (so the second finish takes the conditional reset): each seed's states are those
+    of its own run, and the program keeps its conditional."""
+    env = batched("point_reach", num_envs=4, episode_length=2)
+
+    def unroll(key):
+        fresh, state = env.fresh_states(env.reset(key))
+
+        def step(carry, _):
+            state, available = carry
+            state, available = env.step_with_fresh(state, jnp.ones((4, 2)), fresh, available)
+            return (state, available), (state.pipeline_state.goal, state.obs)
+
+        return jax.lax.scan(step, (state, jnp.ones((4,), bool)), None, length=5)[1]
+
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    together = jax.jit(jax.vmap(unroll))(keys)
+    for i, key in enumerate(keys):
+        alone = jax.jit(unroll)(key)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_array_equal(a, b[i])
+    assert "stablehlo.case" in jax.jit(jax.vmap(unroll)).lower(keys).as_text()
+
+
 def test_reset_to_first_state_replays_each_slots_first_start():
     """With reset_to_first_state (brax's AutoResetWrapper), every episode of a slot starts from
     the state the slot was first reset to, through both step paths (the once-per-unroll starts
