@@ -554,22 +554,44 @@ def test_paired_summary_by_hand():
 
 def test_a_server_times_one_call_per_request_on_the_core_given():
     """serving.serve behind serving.Server, in a process that prints junk to its stdout first
-    (as mujoco does on import) and sleeps per call: one ready line, one time per request, on
-    the one core asked for; a server that dies says so with its stderr."""
+    (as mujoco does on import) and sleeps per call: one untimed call before the ready line,
+    then one time per request, on the one core asked for; a server that dies says so with its
+    stderr."""
     from experiments.benchmarks.serving import Server
 
     serve = (
         "import os, sys, time; sys.path.insert(0, sys.argv[1]); import serving\n"
         "print('junk', flush=True); out = serving.claim_stdout(); print('more junk')\n"
-        "ready = {'cores': sorted(os.sched_getaffinity(0))}\n"
-        "serving.serve(lambda: time.sleep(0.05), ready, sys.stdin, out)\n"
+        "ready = {'cores': sorted(os.sched_getaffinity(0)), 'calls': 0}\n"
+        "def call(): time.sleep(0.05); ready['calls'] += 1\n"
+        "serving.serve(call, ready, sys.stdin, out)\n"
     )
     core = max(os.sched_getaffinity(0))
     with Server("fake", [sys.executable, "-c", serve, str(BENCHMARKS)], core=core) as server:
-        assert server.ready == {"cores": [core]}
+        assert server.ready == {"cores": [core], "calls": 1}
         server.ask()
         times = [server.answer(), server()]
     assert all(0.05 <= t < 5.0 for t in times)
     assert server.process.returncode == 0
     with pytest.raises(SystemExit, match="fake failed:\n.*no such server"):
         Server("fake", [sys.executable, "-c", "import sys; sys.exit('no such server')"])
+
+
+def test_speed_trains_several_seeds_in_one_program():
+    """speed --seeds 2: one compiled program trains both seeds (from keys split off the one
+    key; their runs differ), and a call's env steps count both."""
+    from experiments.benchmarks import speed
+    from purerl import Trainer
+
+    flags = "--num-envs 8 --unroll-length 4 --num-minibatches 2 --num-epochs 1 --num-updates 2"
+    args = speed.parser().parse_args([*flags.split(), "--seeds", "2"])
+    assert speed.steps_per_call(args) == 2 * 8 * 4 * 2
+    key = jax.random.PRNGKey(0)
+    keys = speed.run_keys(key, args.seeds)
+    np.testing.assert_array_equal(keys, jax.random.split(key, 2))
+    trainer = Trainer(speed.purejaxrl_config(args))
+    train = speed.compiled_train(trainer, args.num_updates, key, args.seeds)
+    state, metrics = train(keys)
+    np.testing.assert_array_equal(state.iteration, [2, 2])
+    losses = np.asarray(metrics["train/loss/total"])
+    assert losses.shape == (2,) and losses[0] != losses[1]

@@ -31,7 +31,7 @@ import jax  # noqa: E402
 
 from experiments.atomic import write_text_atomic  # noqa: E402
 from experiments.benchmarks import hlo_loops, speed  # noqa: E402
-from experiments.benchmarks.args import add_geometry  # noqa: E402
+from experiments.benchmarks.args import add_geometry, geometry_flags  # noqa: E402
 from experiments.benchmarks.gpu_target import TARGETS, gpu_key  # noqa: E402
 from purerl import Trainer  # noqa: E402
 
@@ -61,8 +61,9 @@ def counted(text: str, hlo_path: Path | None) -> dict:
 
 
 def purerl_program(args: argparse.Namespace, variant: dict) -> str:
-    defaults = {"fresh_starts": "auto", "reset_to_first_state": False}
-    setting = argparse.Namespace(**{**vars(args), **defaults, **variant})
+    # speed's own defaults for everything but the geometry and the variant's fields.
+    flags = [*geometry_flags(args), "--num-updates", str(args.num_updates)]
+    setting = argparse.Namespace(**{**vars(speed.parser().parse_args(flags)), **variant})
     trainer = Trainer(speed.purejaxrl_config(setting))
     return speed.compiled_train(trainer, args.num_updates, gpu_key(args.target)).as_text()
 
@@ -80,8 +81,6 @@ def main(argv=None) -> dict:
     p.add_argument("--hlo-dir", help="keep the compiled programs here")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
-    args.no_reward_normalization = False  # speed's flag for purerl versions before the option
-    args.mask_time_limits = False
     hlo_dir = Path(args.hlo_dir) if args.hlo_dir else None
     if hlo_dir is not None:
         hlo_dir.mkdir(parents=True, exist_ok=True)

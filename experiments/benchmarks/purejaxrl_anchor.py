@@ -12,7 +12,8 @@ the configuration below (its `ppo_continuous_action` defaults, with the batch ge
 environment taken from the command line) and times the compiled `train(key)`:
 - compile: `jax.jit(train).lower(key).compile()` wall time;
 - train: one call of the compiled function for `--num-updates` updates (network and
-  environment initialisation included, a few milliseconds), best of `--repeats` calls.
+  environment initialisation included, a few milliseconds), best of `--repeats` calls;
+  with `--seeds N`, of `jax.vmap(train)` on N keys.
 With `--gpu-target` it compiles for that GPU on a machine without one and times nothing.
 With `--serve` it prints the result line after compiling and one untimed call, then times one
 call for each line it reads on stdin and answers each with a line `{"train_s": seconds}`,
@@ -45,6 +46,13 @@ def main(argv=None) -> dict:
     p.add_argument("--num-updates", type=int, default=20)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train this many seeds at once under jax.vmap (keys split from --seed's), as "
+        "PureJaxRL's README does",
+    )
     p.add_argument("--hlo-out", help="also write the compiled program's text here")
     p.add_argument("--serve", action="store_true", help="time one call per line read on stdin")
     p.add_argument(
@@ -55,6 +63,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.unrolls_per_iteration != 1:
         p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
+    if args.seeds < 1 or (args.seeds > 1 and args.gpu_target):
+        p.error("--seeds must be at least 1, and 1 with --gpu-target")
 
     try:
         import navix  # noqa: F401
@@ -86,13 +96,17 @@ def main(argv=None) -> dict:
         "DEBUG": False,
     }
     key = gpu_key(args.gpu_target) if args.gpu_target else jax.random.PRNGKey(args.seed)
+    train = pjrl.make_train(config)
+    if args.seeds > 1:
+        key = jax.random.split(key, args.seeds)
+        train = jax.vmap(train)
     start = time.perf_counter()
-    train = jax.jit(pjrl.make_train(config)).lower(key).compile()
+    train = jax.jit(train).lower(key).compile()
     compile_s = time.perf_counter() - start
     if args.hlo_out:
         with open(args.hlo_out, "w") as f:
             f.write(train.as_text())
-    steps = args.num_updates * args.num_envs * args.unroll_length
+    steps = args.num_updates * args.num_envs * args.unroll_length * args.seeds
     result = {
         "anchor": "purejaxrl",
         "env": args.env,
@@ -107,7 +121,6 @@ def main(argv=None) -> dict:
 
     with _OUT as out:
         if args.serve:
-            call()
             serve(call, result, sys.stdin, out)
             return result
         if not args.gpu_target:

@@ -90,35 +90,56 @@ def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Con
 
 
 def best_time(fn, *args, repeats: int = 2) -> float:
-    """Best wall time of `repeats` calls of a compiled function, after one untimed call."""
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    """Best wall time of `repeats` calls of fn(*args), each run to completion, after one
+    untimed call."""
+
+    def call():
         jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return min(times)
+
+    call()
+    return min(serving.timed(call) for _ in range(repeats))
 
 
-def compiled_train(trainer: Trainer, num_updates: int, key: jax.Array):
-    """`train(key)` for num_updates iterations and no evaluation, compiled."""
+def run_keys(key: jax.Array, seeds: int) -> jax.Array:
+    """What one call of the timed program takes: `key` for one seed, `seeds` keys split from it
+    for several seeds trained at once."""
+    return key if seeds == 1 else jax.random.split(key, seeds)
+
+
+def compiled_train(trainer: Trainer, num_updates: int, key: jax.Array, seeds: int = 1):
+    """`train(key)` for num_updates iterations and no evaluation, compiled; with seeds > 1,
+    `train(keys)` for that many seeds at once under `jax.vmap` (keys: `run_keys`)."""
 
     def train(key):
         return trainer.run_iterations(trainer.init(key), num_updates)
 
-    return jax.jit(train).lower(key).compile()
+    if seeds > 1:
+        train = jax.vmap(train)
+    return jax.jit(train).lower(run_keys(key, seeds)).compile()
 
 
-def time_ours(args: argparse.Namespace, check_finite: bool, key: jax.Array) -> dict:
-    trainer = Trainer(purejaxrl_config(args, check_finite))
+def steps_per_call(args: argparse.Namespace) -> int:
+    """Env steps one call of either side's program takes, over all its seeds."""
+    return args.num_updates * args.num_envs * args.unroll_length * args.seeds
+
+
+def ours_call(args: argparse.Namespace, key: jax.Array, check_finite: bool = True):
+    """purerl's side compiled: (one call of it, run to completion; its compile seconds)."""
     start = time.perf_counter()
-    train = compiled_train(trainer, args.num_updates, key)
+    trainer = Trainer(purejaxrl_config(args, check_finite))
+    train = compiled_train(trainer, args.num_updates, key, args.seeds)
     compile_s = time.perf_counter() - start
     if args.hlo_dir and check_finite:
         Path(args.hlo_dir).mkdir(parents=True, exist_ok=True)
         (Path(args.hlo_dir) / "purerl.hlo.txt").write_text(train.as_text())
-    seconds = best_time(train, key)
-    steps = args.num_updates * args.num_envs * args.unroll_length
+    keys = run_keys(key, args.seeds)
+    return lambda: jax.block_until_ready(train(keys)), compile_s
+
+
+def time_ours(args: argparse.Namespace, check_finite: bool, key: jax.Array) -> dict:
+    call, compile_s = ours_call(args, key, check_finite)
+    seconds = best_time(call)
+    steps = steps_per_call(args)
     return {"compile_s": compile_s, "train_s": seconds, "env_steps_per_second": steps / seconds}
 
 
@@ -174,7 +195,13 @@ def time_anchor(args: argparse.Namespace, **values: object) -> dict:
         {"hlo_out": Path(args.hlo_dir).resolve() / "purejaxrl.hlo.txt"} if args.hlo_dir else {}
     )
     command = anchors.command(
-        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, **hlo_out, **values
+        sys.executable,
+        "purejaxrl_anchor",
+        args,
+        num_updates=args.num_updates,
+        seeds=args.seeds,
+        **hlo_out,
+        **values,
     )
     done = subprocess.run(command, env=anchor_environment(args), capture_output=True, text=True)
     if done.returncode:
@@ -219,16 +246,21 @@ def paired_summary(ours_s: list[float], anchor_s: list[float]) -> dict:
 def anchor_command(args: argparse.Namespace) -> list[str]:
     """PureJaxRL's run at args' geometry as a server (purejaxrl_anchor.py --serve)."""
     return anchors.command(
-        sys.executable, "purejaxrl_anchor", args, num_updates=args.num_updates, serve=True
+        sys.executable,
+        "purejaxrl_anchor",
+        args,
+        num_updates=args.num_updates,
+        seeds=args.seeds,
+        serve=True,
     )
 
 
 def paired(args: argparse.Namespace, key: jax.Array) -> dict:
     """`--paired`: both sides compiled once, then args.paired pairs of alternate calls."""
-    train = compiled_train(Trainer(purejaxrl_config(args)), args.num_updates, key)
+    call, _ = ours_call(args, key)
 
     def time_ours() -> float:
-        return serving.timed(lambda: jax.block_until_ready(train(key)))
+        return serving.timed(call)
 
     with serving.Server(
         "PureJaxRL anchor", anchor_command(args), anchor_environment(args)
@@ -239,7 +271,7 @@ def paired(args: argparse.Namespace, key: jax.Array) -> dict:
 
 
 def with_speeds(args: argparse.Namespace, summary: dict, ours_s: list, anchor_s: list) -> dict:
-    steps = args.num_updates * args.num_envs * args.unroll_length
+    steps = steps_per_call(args)
     return {
         **summary,
         "ours_s": ours_s,
@@ -261,6 +293,7 @@ def simultaneous(args: argparse.Namespace) -> dict:
     cores = sorted(os.sched_getaffinity(0))[:2]
     ours_command = [sys.executable, "-m", "experiments.benchmarks.speed", "--serve"]
     ours_command += [*geometry_flags(args), "--num-updates", str(args.num_updates)]
+    ours_command += ["--seeds", str(args.seeds)]
     ours_command += ["--fresh-starts", args.fresh_starts]
     ours_command += ["--reset-to-first-state"] if args.reset_to_first_state else []
     ours_command += ["--mask-time-limits"] if args.mask_time_limits else []
@@ -291,20 +324,24 @@ def simultaneous(args: argparse.Namespace) -> dict:
 def serve_ours(args: argparse.Namespace, key: jax.Array) -> None:
     """`--serve`: purerl's side of --simultaneous (serving.serve on stdin and stdout)."""
     out = serving.claim_stdout()
-    train = compiled_train(Trainer(purejaxrl_config(args)), args.num_updates, key)
-
-    def call():
-        jax.block_until_ready(train(key))
-
-    call()
+    call, _ = ours_call(args, key)
     with out:
         serving.serve(call, {"side": "purerl"}, sys.stdin, out)
 
 
-def main(argv=None) -> dict:
+def parser(**geometry: object) -> argparse.ArgumentParser:
+    """speed's command line, with `geometry` as add_geometry's defaults; its defaults are also
+    the settings other benchmarks give `purejaxrl_config`."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_geometry(p)
+    add_geometry(p, **geometry)
     p.add_argument("--num-updates", type=int, default=20)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="both sides train this many seeds at once under jax.vmap, as PureJaxRL's README "
+        "does; steps/s count all of them",
+    )
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl")
     p.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
@@ -357,7 +394,14 @@ def main(argv=None) -> dict:
         help="write both compiled programs here (purerl.hlo.txt, purejaxrl.hlo.txt) and "
         "their loop structure to hlo_loops.json (see experiments.benchmarks.hlo_loops)",
     )
+    return p
+
+
+def main(argv=None) -> dict:
+    p = parser()
     args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error("--seeds must be at least 1")
     if not (args.skip_anchor or args.serve or args.purejaxrl_dir):
         p.error("--purejaxrl-dir is required unless --skip-anchor")
     if args.unrolls_per_iteration != 1:
