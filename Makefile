@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PRESET ?= ppo-inverted-pendulum
 ARGS ?=
 
-.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-lockstep bench-speed bench-launches bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
+.PHONY: run test bench bench-depth bench-envs bench-scaling bench-curves bench-curves-hopper bench-lockstep bench-speed bench-curves-purejaxrl bench-launches bench-device bench-multidevice sweep-coscaling sweep-depth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,13 @@ bench-curves-hopper: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python -m experiments.benchmarks.speed --purejaxrl-dir $(PUREJAXRL) \
 		--pythonpath $(PUREJAXRL_DEPS) --json runs/bench/speed.json $(ARGS)
+
+# Learning against PureJaxRL's own ppo_continuous_action at its configuration (same PUREJAXRL and
+# PUREJAXRL_DEPS): 10 seeds a side, vmapped, 1M steps of inverted_pendulum. About 25 minutes.
+bench-curves-purejaxrl: $(STAMP)
+	$(BIN)/python -m experiments.benchmarks.purejaxrl_curves --purejaxrl-dir $(PUREJAXRL) \
+		--pythonpath $(PUREJAXRL_DEPS) --seeds 10 --num-updates 100 --chunks 10 \
+		--json runs/bench/purejaxrl-curves.json $(ARGS)
 
 # Kernel launches per update on an H200, counted without one (experiments/benchmarks/gpu_launches.py):
 # purerl's and PureJaxRL's programs (PUREJAXRL: a checkout, or purerl's alone) compiled by XLA's

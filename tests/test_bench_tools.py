@@ -595,3 +595,58 @@ def test_speed_trains_several_seeds_in_one_program():
     np.testing.assert_array_equal(state.iteration, [2, 2])
     losses = np.asarray(metrics["train/loss/total"])
     assert losses.shape == (2,) and losses[0] != losses[1]
+
+
+def test_purejaxrl_episode_returns_by_hand():
+    """purejaxrl_anchor.episode_returns on a fake PureJaxRL run of 2 updates x 2 steps x 2
+    envs in 2 chunks: episodes ended with returns 10 and 20 in the first update (mean 15 of
+    2), 30 in the second (of 1); the returns recorded at steps that ended none are ignored."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import purejaxrl_anchor as anchor\n"
+        "import jax.numpy as jnp\n"
+        "ended = jnp.array([[[0, 1], [1, 0]], [[0, 0], [0, 1]]], bool)\n"
+        "returns = jnp.array([[[5.0, 10.0], [20.0, 10.0]], [[20.0, 10.0], [20.0, 30.0]]])\n"
+        "info = {'returned_episode': ended, 'returned_episode_returns': returns}\n"
+        "mean, count = anchor.episode_returns(lambda key: {'metrics': info}, 2, None)\n"
+        "print(json.dumps([mean.tolist(), count.tolist()]), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(BENCHMARKS)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == [[15.0, 30.0], [2.0, 1.0]]
+
+
+def test_purejaxrl_curves_report_purerl_sides_against_purejaxrl(tmp_path, monkeypatch):
+    """purejaxrl_curves: one PureJaxRL side, purerl's and each --variant's, summarised over
+    seeds at the chunks' ends and judged against PureJaxRL's; bad settings are refused before
+    anything trains."""
+    from experiments.benchmarks import purejaxrl_curves
+
+    trained = []
+
+    def fake(offset):
+        def run(args, overrides=None):
+            trained.append(overrides)
+            rows = [[offset + 10.0 * s + k for k in range(args.chunks)] for s in range(args.seeds)]
+            return {"steps": purejaxrl_curves.steps(args), "returns": rows}
+
+        return run
+
+    monkeypatch.setattr(purejaxrl_curves, "run_purejaxrl", fake(0.0))
+    monkeypatch.setattr(purejaxrl_curves, "run_purerl", fake(5.0))
+    base = ["--purejaxrl-dir", "pjrl", "--num-envs", "4", "--unroll-length", "5"]
+    base += ["--num-updates", "6", "--chunks", "3", "--seeds", "2"]
+    result = purejaxrl_curves.main(
+        [*base, "--variant", "masked:bootstrap_on_timeout=false", "--json", f"{tmp_path}/c.json"]
+    )
+    assert trained == [None, {}, {"bootstrap_on_timeout": False}]
+    assert result["sides"]["purejaxrl"]["steps"] == [40, 80, 120]
+    np.testing.assert_allclose(result["sides"]["purejaxrl"]["mean"], [5.0, 6.0, 7.0])
+    assert set(result["targets"]) == {"purerl", "purerl-masked"}
+    assert result["targets"]["purerl"]["area"] and result["targets"]["purerl"]["points"]
+    assert json.loads((tmp_path / "c.json").read_text())["targets"] == result["targets"]
+    for change in (["--chunks", "4"], ["--seeds", "1"], ["--unrolls-per-iteration", "2"]):
+        with pytest.raises(SystemExit) as refused:
+            purejaxrl_curves.main([*base, *change])
+        assert refused.value.code == 2
+    assert len(trained) == 3

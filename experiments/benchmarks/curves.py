@@ -300,12 +300,19 @@ def self_agreement(side: dict, draws: int = 2000, seed: int = 0) -> dict:
     }
 
 
-def markdown(result: dict) -> str:
+# How the reports name each anchor side.
+ANCHOR_NAMES = {"brax": "Brax's", "purejaxrl": "PureJaxRL's"}
+
+
+def markdown(result: dict, anchor: str = "brax") -> str:
+    """The sides' means and intervals at every point, their areas, and each purerl side's
+    targets against the `anchor` side (and the self-agreement, if measured)."""
     sides = result["sides"]
     names = list(sides)
+    whose = ANCHOR_NAMES[anchor]
     header = "| env steps | " + " | ".join(f"{n} mean [95% CI]" for n in names) + " |"
     lines = [header, "|---:|" + "---:|" * len(names)]
-    for i, step in enumerate(sides["brax"]["steps"]):
+    for i, step in enumerate(sides[anchor]["steps"]):
         cells = [f"{s['mean'][i]:.0f} [{s['lo'][i]:.0f}, {s['hi'][i]:.0f}]" for s in sides.values()]
         lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
     cells = [
@@ -315,8 +322,8 @@ def markdown(result: dict) -> str:
     lines.append("")
     for name, verdict in result["targets"].items():
         lines.append(
-            f"- {name}: every point >= Brax's lower bound: {verdict['points']}; "
-            f"area >= Brax's: {verdict['area']}; per-seed areas against Brax's: Welch's "
+            f"- {name}: every point >= {whose} lower bound: {verdict['points']}; "
+            f"area >= {whose}: {verdict['area']}; per-seed areas against {whose}: Welch's "
             f"p = {verdict['welch_p']:.2f}, Mann-Whitney p = {verdict['mann_whitney_p']:.2f}"
         )
     for name, agreement in result.get("self_agreement", {}).items():

@@ -15,6 +15,7 @@ environment taken from the command line) and times the compiled `train(key)`:
   environment initialisation included, a few milliseconds), best of `--repeats` calls;
   with `--seeds N`, of `jax.vmap(train)` on N keys.
 With `--gpu-target` it compiles for that GPU on a machine without one and times nothing.
+With `--curve K` it trains once and reports how it learned (`purejaxrl_curves` reads it).
 With `--serve` it prints the result line after compiling and one untimed call, then times one
 call for each line it reads on stdin and answers each with a line `{"train_s": seconds}`,
 until stdin closes: `speed --paired` times the two sides alternately that way.
@@ -40,6 +41,35 @@ from args import add_geometry  # noqa: E402
 from gpu_target import TARGETS, gpu_key  # noqa: E402
 
 
+def episode_returns(train, chunks: int, key):
+    """(mean return of the training episodes that ended in each of `chunks` equal chunks of
+    the run, how many ended there), from what PureJaxRL's LogWrapper records at every step:
+    the return of the episode a step ended, and whether it ended one."""
+    info = train(key)["metrics"]
+    ended = info["returned_episode"].astype(jax.numpy.float32)  # (updates, steps, envs)
+
+    def per_chunk(x):
+        return x.reshape(chunks, -1).sum(1)
+
+    episodes = per_chunk(ended)
+    returns = per_chunk(info["returned_episode_returns"] * ended)
+    return returns / jax.numpy.maximum(episodes, 1.0), episodes
+
+
+def curve(args: argparse.Namespace, train, key) -> dict:
+    """`--curve`: episode_returns of each seed, the seeds one after another. Not vmapped:
+    PureJaxRL's orthogonal initialisation under vmap is one batched LAPACK QR, which can wedge
+    XLA's CPU thread pool (a 10-seed run here hung with its CPU idle; purerl's initialiser
+    maps its QRs one at a time for that reason, `purerl.networks.orthogonal`)."""
+    run = jax.jit(functools.partial(episode_returns, train, args.curve))
+    returns, episodes = [], []
+    for seed_key in jax.random.split(key, args.seeds) if args.seeds > 1 else [key]:
+        mean, count = run(seed_key)
+        returns.append(mean.tolist())
+        episodes.append(count.tolist())
+    return {"anchor": "purejaxrl", "returns": returns, "episodes": episodes}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_geometry(p)
@@ -51,9 +81,18 @@ def main(argv=None) -> dict:
         type=int,
         default=1,
         help="train this many seeds at once under jax.vmap (keys split from --seed's), as "
-        "PureJaxRL's README does",
+        "PureJaxRL's README does (on a CPU its batched QR can hang: see `curve`); with "
+        "--curve, one after another",
     )
     p.add_argument("--hlo-out", help="also write the compiled program's text here")
+    p.add_argument(
+        "--curve",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train once and report learning instead of time: the mean return of the "
+        "training episodes that ended in each of K equal chunks of the run, per seed",
+    )
     p.add_argument("--serve", action="store_true", help="time one call per line read on stdin")
     p.add_argument(
         "--gpu-target",
@@ -65,6 +104,8 @@ def main(argv=None) -> dict:
         p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
     if args.seeds < 1 or (args.seeds > 1 and args.gpu_target):
         p.error("--seeds must be at least 1, and 1 with --gpu-target")
+    if args.curve and (args.num_updates % args.curve or args.serve or args.gpu_target):
+        p.error("--curve K needs --num-updates a multiple of K, and no --serve or --gpu-target")
 
     try:
         import navix  # noqa: F401
@@ -97,6 +138,10 @@ def main(argv=None) -> dict:
     }
     key = gpu_key(args.gpu_target) if args.gpu_target else jax.random.PRNGKey(args.seed)
     train = pjrl.make_train(config)
+    if args.curve:
+        with _OUT as out:
+            out.write(json.dumps(curve(args, train, key)) + "\n")
+        return {}
     if args.seeds > 1:
         key = jax.random.split(key, args.seeds)
         train = jax.vmap(train)
