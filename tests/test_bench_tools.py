@@ -628,7 +628,8 @@ def test_purejaxrl_curves_report_purerl_sides_against_purejaxrl(tmp_path, monkey
         def run(args, overrides=None):
             trained.append(overrides)
             rows = [[offset + 10.0 * s + k for k in range(args.chunks)] for s in range(args.seeds)]
-            return {"steps": purejaxrl_curves.steps(args), "returns": rows}
+            ones = [[1.0] * args.chunks] * args.seeds
+            return {"steps": purejaxrl_curves.steps(args), "returns": rows, "episodes": ones}
 
         return run
 
@@ -650,3 +651,16 @@ def test_purejaxrl_curves_report_purerl_sides_against_purejaxrl(tmp_path, monkey
             purejaxrl_curves.main([*base, *change])
         assert refused.value.code == 2
     assert len(trained) == 3
+    # --reuse: the earlier sides as they were, and only the new variant trained.
+    reuse = ["--reuse", f"{tmp_path}/c.json", "--purejaxrl-dir", "elsewhere"]
+    again = purejaxrl_curves.main([*base, *reuse, "--variant", "noclip:observation_clip=null"])
+    assert trained[3:] == [{"observation_clip": None}]
+    for name in ("purejaxrl", "purerl", "purerl-masked"):
+        assert again["sides"][name]["returns"] == result["sides"][name]["returns"]
+    assert set(again["targets"]) == {"purerl", "purerl-masked", "purerl-noclip"}
+    refusals = [(["--seeds", "3"], "settings differ"), (["--variant", "masked:"], None)]
+    for change, message in refusals:
+        with pytest.raises(SystemExit) as refused:
+            purejaxrl_curves.main([*base, *reuse, *change])
+        assert message in str(refused.value) if message else refused.value.code == 2
+    assert len(trained) == 4

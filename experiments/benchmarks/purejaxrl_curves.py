@@ -20,7 +20,8 @@ episodes at time limits).
 Reported per side as by the Brax parity benchmark (`curves`): mean and 95% t-interval over
 seeds at every chunk, the area under the curve, and each purerl side's targets against
 PureJaxRL's (its mean at every chunk at least PureJaxRL's lower bound, its area at least
-PureJaxRL's) with Welch's and Mann-Whitney's p on the per-seed areas.
+PureJaxRL's) with Welch's and Mann-Whitney's p on the per-seed areas. `--reuse` reports the
+sides of an earlier run at the same settings again, training only new variants.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def run_purejaxrl(args: argparse.Namespace) -> dict:
     return {"steps": steps(args), "returns": result["returns"], "episodes": result["episodes"]}
 
 
+# Settings that may differ from those of the earlier run that --reuse reports again.
+REUSE_FREE = {"variant", "reuse", "json", "purejaxrl_dir", "pythonpath"}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_geometry(p)
@@ -97,6 +102,11 @@ def main(argv=None) -> dict:
         default=[],
         help="extra purerl run, NAME:field=value,... over purerl's PureJaxRL configuration",
     )
+    p.add_argument(
+        "--reuse",
+        help="an earlier result JSON at the same settings: report its sides again instead of "
+        "training them, beside this run's new --variant sides",
+    )
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     if args.seeds < 2:
@@ -106,8 +116,19 @@ def main(argv=None) -> dict:
     if args.unrolls_per_iteration != 1:
         p.error("--unrolls-per-iteration must be 1: PureJaxRL collects one unroll per update")
     variants = [curves.parse_variant(v) for v in args.variant]
-
-    sides = {"purejaxrl": run_purejaxrl(args), "purerl": run_purerl(args, {})}
+    if len({name for name, _ in variants}) < len(variants):
+        p.error("--variant names must differ")
+    if args.reuse:
+        earlier = curves.earlier_run("--reuse", args.reuse, args, REUSE_FREE)
+        sides = {
+            name: {k: side[k] for k in ("steps", "returns", "episodes")}
+            for name, side in earlier["sides"].items()
+        }
+    else:
+        sides = {"purejaxrl": run_purejaxrl(args), "purerl": run_purerl(args, {})}
+    for name, _ in variants:
+        if f"purerl-{name}" in sides:
+            p.error(f"--variant {name}: --reuse {args.reuse} already has it; choose a new name")
     for name, overrides in variants:
         sides[f"purerl-{name}"] = run_purerl(args, overrides)
     sides = {name: curves.summarise(side) for name, side in sides.items()}
