@@ -586,6 +586,10 @@ def test_speed_trains_several_seeds_in_one_program():
     flags = "--num-envs 8 --unroll-length 4 --num-minibatches 2 --num-epochs 1 --num-updates 2"
     args = speed.parser().parse_args([*flags.split(), "--seeds", "2"])
     assert speed.steps_per_call(args) == 2 * 8 * 4 * 2
+    # settings: speed's defaults at another benchmark's geometry, with its own values on top.
+    other = speed.settings(args, fresh_starts="per_step")
+    assert (other.num_envs, other.num_updates, other.seeds) == (8, 2, 1)
+    assert other.fresh_starts == "per_step" and not other.mask_time_limits
     key = jax.random.PRNGKey(0)
     keys = speed.run_keys(key, args.seeds)
     np.testing.assert_array_equal(keys, jax.random.split(key, 2))
@@ -664,3 +668,27 @@ def test_purejaxrl_curves_report_purerl_sides_against_purejaxrl(tmp_path, monkey
             purejaxrl_curves.main([*base, *reuse, *change])
         assert message in str(refused.value) if message else refused.value.code == 2
     assert len(trained) == 4
+
+
+def test_time_anchor_runs_from_speeds_settings(monkeypatch):
+    """What gpu_launches does: speed.settings at its own geometry, then speed.time_anchor,
+    which must find every field it reads (--seeds broke that once) and pass them on."""
+    from experiments.benchmarks import speed
+
+    seen = []
+
+    def fake_run(command, **kwargs):
+        seen.append(command)
+        return subprocess.CompletedProcess(command, 0, '{"compile_s": 1.0}\n', "")
+
+    monkeypatch.setattr(speed.subprocess, "run", fake_run)
+    geometry = argparse.Namespace(
+        env="ant", backend="spring", num_envs=2048, unroll_length=10, unrolls_per_iteration=1,
+        num_minibatches=32, num_epochs=4, num_updates=50,
+    )  # fmt: skip
+    setting = speed.settings(geometry, purejaxrl_dir="pjrl", pythonpath=[])
+    assert speed.time_anchor(setting, gpu_target="h200") == {"compile_s": 1.0}
+    [command] = seen
+    flags = " ".join(command)
+    assert "--env ant" in flags and "--num-envs 2048" in flags and "--num-updates 50" in flags
+    assert "--seeds 1" in flags and "--gpu-target h200" in flags

@@ -31,7 +31,7 @@ import jax  # noqa: E402
 
 from experiments.atomic import write_text_atomic  # noqa: E402
 from experiments.benchmarks import hlo_loops, speed  # noqa: E402
-from experiments.benchmarks.args import add_geometry, geometry_flags  # noqa: E402
+from experiments.benchmarks.args import add_geometry  # noqa: E402
 from experiments.benchmarks.gpu_target import TARGETS, gpu_key  # noqa: E402
 from purerl import Trainer  # noqa: E402
 
@@ -61,10 +61,7 @@ def counted(text: str, hlo_path: Path | None) -> dict:
 
 
 def purerl_program(args: argparse.Namespace, variant: dict) -> str:
-    # speed's own defaults for everything but the geometry and the variant's fields.
-    flags = [*geometry_flags(args), "--num-updates", str(args.num_updates)]
-    setting = argparse.Namespace(**{**vars(speed.parser().parse_args(flags)), **variant})
-    trainer = Trainer(speed.purejaxrl_config(setting))
+    trainer = Trainer(speed.purejaxrl_config(speed.settings(args, **variant)))
     return speed.compiled_train(trainer, args.num_updates, gpu_key(args.target)).as_text()
 
 
@@ -96,8 +93,11 @@ def main(argv=None) -> dict:
         with tempfile.TemporaryDirectory() as scratch:
             # The anchor writes its program to DIR/purejaxrl.hlo.txt (speed.time_anchor).
             anchor_dir = hlo_dir or Path(scratch)
-            with_dir = argparse.Namespace(**{**vars(args), "hlo_dir": anchor_dir})
-            anchor = speed.time_anchor(with_dir, gpu_target=args.target)
+            setting = speed.settings(
+                args, purejaxrl_dir=args.purejaxrl_dir, pythonpath=args.pythonpath
+            )
+            setting.hlo_dir = anchor_dir
+            anchor = speed.time_anchor(setting, gpu_target=args.target)
             programs["PureJaxRL"] = counted((anchor_dir / "purejaxrl.hlo.txt").read_text(), None)
         programs["PureJaxRL"]["compile_s"] = anchor["compile_s"]
     reference = programs.get("PureJaxRL", {}).get("launches_per_update")

@@ -35,14 +35,14 @@ import numpy as np
 
 from experiments.atomic import write_text_atomic
 from experiments.benchmarks import curves, speed
-from experiments.benchmarks.args import add_geometry, geometry_flags
+from experiments.benchmarks.args import add_geometry
 
 
 def settings(args: argparse.Namespace) -> argparse.Namespace:
-    """The speed benchmark's settings (its defaults) at this run's geometry, budget and seeds."""
-    flags = [*geometry_flags(args), "--num-updates", str(args.num_updates)]
-    flags += ["--seeds", str(args.seeds), "--purejaxrl-dir", args.purejaxrl_dir]
-    return speed.parser().parse_args([*flags, "--pythonpath", *args.pythonpath])
+    """The speed benchmark's settings at this run's geometry, budget, seeds and checkout."""
+    return speed.settings(
+        args, seeds=args.seeds, purejaxrl_dir=args.purejaxrl_dir, pythonpath=args.pythonpath
+    )
 
 
 def steps(args: argparse.Namespace) -> list[int]:

@@ -125,8 +125,8 @@ def steps_per_call(args: argparse.Namespace) -> int:
 
 def ours_call(args: argparse.Namespace, key: jax.Array, check_finite: bool = True):
     """purerl's side compiled: (one call of it, run to completion; its compile seconds)."""
-    start = time.perf_counter()
     trainer = Trainer(purejaxrl_config(args, check_finite))
+    start = time.perf_counter()
     train = compiled_train(trainer, args.num_updates, key, args.seeds)
     compile_s = time.perf_counter() - start
     if args.hlo_dir and check_finite:
@@ -329,18 +329,18 @@ def serve_ours(args: argparse.Namespace, key: jax.Array) -> None:
         serving.serve(call, {"side": "purerl"}, sys.stdin, out)
 
 
-def parser(**geometry: object) -> argparse.ArgumentParser:
-    """speed's command line, with `geometry` as add_geometry's defaults; its defaults are also
-    the settings other benchmarks give `purejaxrl_config`."""
+def parser() -> argparse.ArgumentParser:
+    """speed's command line; its defaults are also the settings other benchmarks give
+    `purejaxrl_config` (`settings`)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_geometry(p, **geometry)
+    add_geometry(p)
     p.add_argument("--num-updates", type=int, default=20)
     p.add_argument(
         "--seeds",
         type=int,
         default=1,
         help="both sides train this many seeds at once under jax.vmap, as PureJaxRL's README "
-        "does; steps/s count all of them",
+        "does; steps/s count all of them (the breakdown times one seed)",
     )
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl")
@@ -395,6 +395,13 @@ def parser(**geometry: object) -> argparse.ArgumentParser:
         "their loop structure to hlo_loops.json (see experiments.benchmarks.hlo_loops)",
     )
     return p
+
+
+def settings(geometry: argparse.Namespace, **values: object) -> argparse.Namespace:
+    """speed's settings at `geometry`'s batch geometry and num_updates, with speed's defaults
+    for the rest and `values` in place of any of them."""
+    flags = [*geometry_flags(geometry), "--num-updates", str(geometry.num_updates)]
+    return argparse.Namespace(**{**vars(parser().parse_args(flags)), **values})
 
 
 def main(argv=None) -> dict:
