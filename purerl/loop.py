@@ -31,6 +31,17 @@ class TrainState:
     iteration: jax.Array  # int32 scalar: completed collect-and-update iterations
 
 
+def evaluation_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(the state's next key, the key the evaluation episodes reset from, the key their sampled
+    actions come from when not deterministic_eval), three independent keys.
+
+    With JAX's partitionable threefry, split(k, n)[i] is the same key for every n, and
+    fold_in(k, i) is split(k, n)[i]: a key derived from reset_key by either would be one of
+    the episodes' reset keys, so the actions are split from the state's key beside it.
+    """
+    return tuple(jax.random.split(key, 3))
+
+
 class Trainer:
     """Builds the environment batch and the agent for `config`; all methods are pure.
 
@@ -227,8 +238,7 @@ class Trainer:
         `state.metrics` entry summed over its episode, eval/episode_NAME, as brax's evaluator
         reports them.
         """
-        key, reset_key = jax.random.split(state.key)
-        act_key = jax.random.fold_in(reset_key, 1)  # sampled actions (not deterministic_eval)
+        key, reset_key, act_key = evaluation_keys(state.key)
         num = self.config.train.num_eval_envs
         deterministic = self.config.train.deterministic_eval
         env_state = jax.vmap(self.eval_env.reset)(jax.random.split(reset_key, num))

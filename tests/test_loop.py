@@ -284,3 +284,20 @@ def test_scan_metrics_equals_a_scan_with_a_dict_output():
     for name in plain:
         np.testing.assert_allclose(means[name], plain[name].mean(), rtol=1e-6)
     assert float(means["count"]) == 1.0
+
+
+def test_evaluation_keys_are_independent_of_the_episodes_reset_keys():
+    # With partitionable threefry, split(k, n)[i] is one key for every n and fold_in(k, i) is
+    # split(k, n)[i]; the evaluation's action key was once fold_in(reset_key, 1), which is
+    # episode 1's reset key, and its first step key the key that episode's start was drawn from.
+    from purerl.loop import evaluation_keys
+
+    def rows(keys):
+        return {tuple(np.asarray(k).tolist()) for k in keys}
+
+    next_key, reset_key, act_key = evaluation_keys(jax.random.PRNGKey(7))
+    episodes = jax.random.split(reset_key, 16)
+    taken = rows(episodes) | set().union(*(rows(jax.random.split(k, 3)) for k in episodes))
+    for key in (next_key, act_key, *jax.random.split(act_key)):
+        assert tuple(np.asarray(key).tolist()) not in taken
+    assert len(rows((next_key, reset_key, act_key))) == 3
