@@ -162,32 +162,35 @@ def trajectory_of(trainer, seed=0):
 
 
 def test_update_equals_a_python_loop_over_epochs_and_minibatches():
-    """agent.update against the same steps taken one at a time in Python: its parameters and
-    every reported metric (the mean over all num_epochs x num_minibatches steps)."""
+    """Two agent.update calls against the same steps taken one at a time in Python on the
+    parameter tree, leaf by leaf (the agent steps them raveled into one vector, its optimizer
+    state too): the parameters and every reported metric (the mean over all num_epochs x
+    num_minibatches steps of a call)."""
     trainer = agent_for(num_epochs=2, max_grad_norm=0.5)
-    agent, key = trainer.agent, jax.random.PRNGKey(5)
-    agent_state, trajectory = trajectory_of(trainer)
-    updated, metrics = jax.jit(agent.update)(agent_state, trajectory, key)
+    agent = trainer.agent
+    updated, trajectory = trajectory_of(trainer)
+    params, optimizer_state = updated.params, agent.optimizer.init(updated.params)
+    for key in jax.random.split(jax.random.PRNGKey(5)):
+        state, batch = agent.prepare_batch(updated.replace(params=params), trajectory)
+        updated, metrics = jax.jit(agent.update)(updated, trajectory, key)
+        steps = []
+        for epoch_key in jax.random.split(key, 2):
+            shuffle_key, loss_key = jax.random.split(epoch_key)
+            minibatches = shuffled_minibatches(batch, shuffle_key, 2)
+            for i, loss_key_i in enumerate(jax.random.split(loss_key, 2)):
+                minibatch = jax.tree.map(lambda x, i=i: x[i], minibatches)
+                grads, step = jax.grad(agent.loss, has_aux=True)(params, minibatch, loss_key_i)
+                step["optimizer/grad_norm"] = optax.global_norm(grads)
+                updates, optimizer_state = agent.optimizer.update(grads, optimizer_state, params)
+                params = optax.apply_updates(params, updates)
+                steps.append(step)
 
-    state, batch = agent.prepare_batch(agent_state, trajectory)
-    params, optimizer_state, steps = state.params, state.optimizer_state, []
-    for epoch_key in jax.random.split(key, 2):
-        shuffle_key, loss_key = jax.random.split(epoch_key)
-        minibatches = shuffled_minibatches(batch, shuffle_key, 2)
-        for i, loss_key_i in enumerate(jax.random.split(loss_key, 2)):
-            minibatch = jax.tree.map(lambda x, i=i: x[i], minibatches)
-            grads, step = jax.grad(agent.loss, has_aux=True)(params, minibatch, loss_key_i)
-            step["optimizer/grad_norm"] = optax.global_norm(grads)
-            updates, optimizer_state = agent.optimizer.update(grads, optimizer_state, params)
-            params = optax.apply_updates(params, updates)
-            steps.append(step)
-
-    assert set(metrics) == set(steps[0]) and len(metrics) >= 7
-    for name in metrics:
-        expected = np.mean([float(step[name]) for step in steps])
-        np.testing.assert_allclose(metrics[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
-    for a, b in zip(jax.tree.leaves(updated.params), jax.tree.leaves(params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert set(metrics) == set(steps[0]) and len(metrics) >= 7
+        for name in metrics:
+            expected = np.mean([float(step[name]) for step in steps])
+            np.testing.assert_allclose(metrics[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
+        for a, b in zip(jax.tree.leaves(updated.params), jax.tree.leaves(params), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_timeouts_bootstrap_or_are_masked():
