@@ -1,5 +1,5 @@
 """The command-line pieces the PPO benchmarks share with their anchors, declared once: the
-batch geometry, and layer sizes written as a comma-separated list.
+batch geometry, layer sizes written as a comma-separated list, and where PureJaxRL is.
 
 Standard library only: the anchor scripts run as files (the Brax one in another virtual
 environment) and import this as a sibling module; the in-package benchmarks import it as
@@ -27,6 +27,15 @@ def add_geometry(parser: argparse.ArgumentParser, **defaults: object) -> None:
     (num_updates_per_batch in Brax), with GEOMETRY's defaults unless given here."""
     for name, default in {**GEOMETRY, **defaults}.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+
+
+def add_purejaxrl(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """Adds --purejaxrl-dir (a checkout of luchris429/purejaxrl) and --pythonpath (folders its
+    dependencies import from, for the anchor's subprocess)."""
+    parser.add_argument(
+        "--purejaxrl-dir", required=required, help="a checkout of luchris429/purejaxrl"
+    )
+    parser.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:

@@ -31,7 +31,7 @@ import jax  # noqa: E402
 
 from experiments.atomic import write_text_atomic  # noqa: E402
 from experiments.benchmarks import hlo_loops, speed  # noqa: E402
-from experiments.benchmarks.args import add_geometry  # noqa: E402
+from experiments.benchmarks.args import add_geometry, add_purejaxrl  # noqa: E402
 from experiments.benchmarks.gpu_target import TARGETS, gpu_key  # noqa: E402
 from purerl import Trainer  # noqa: E402
 
@@ -73,8 +73,7 @@ def main(argv=None) -> dict:
     p.add_argument(
         "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS)[:2], metavar="V"
     )
-    p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl")
-    p.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
+    add_purejaxrl(p)
     p.add_argument("--hlo-dir", help="keep the compiled programs here")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)

@@ -35,7 +35,7 @@ import numpy as np
 
 from experiments.atomic import write_text_atomic
 from experiments.benchmarks import curves, speed
-from experiments.benchmarks.args import add_geometry
+from experiments.benchmarks.args import add_geometry, add_purejaxrl
 
 
 def settings(args: argparse.Namespace) -> argparse.Namespace:
@@ -94,8 +94,7 @@ def main(argv=None) -> dict:
     p.add_argument("--chunks", type=int, default=10)
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--seed", type=int, default=0, help="the key the seeds' keys split from")
-    p.add_argument("--purejaxrl-dir", required=True, help="a checkout of luchris429/purejaxrl")
-    p.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
+    add_purejaxrl(p, required=True)
     p.add_argument(
         "--variant",
         action="append",

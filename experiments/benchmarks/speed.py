@@ -44,7 +44,7 @@ import jax
 
 from experiments.atomic import write_text_atomic
 from experiments.benchmarks import anchors, hlo_loops, serving
-from experiments.benchmarks.args import add_geometry, geometry_flags
+from experiments.benchmarks.args import add_geometry, add_purejaxrl, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
 from purerl.config import FRESH_STARTS, fresh_starts_per_step
 
@@ -343,8 +343,7 @@ def parser() -> argparse.ArgumentParser:
         "does; steps/s count all of them (the breakdown times one seed)",
     )
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--purejaxrl-dir", help="a checkout of luchris429/purejaxrl")
-    p.add_argument("--pythonpath", nargs="*", default=[], help="where its dependencies are")
+    add_purejaxrl(p)
     p.add_argument("--skip-anchor", action="store_true")
     p.add_argument("--no-reward-normalization", action="store_true")
     p.add_argument(
