@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 from brax import envs as brax_envs
-from brax.envs.base import Env
+from brax.envs.base import Env, PipelineEnv
 
 from envs.ant_goal import AntGoal, AntMaze
 from envs.ant_objects import AntBall, AntPush
@@ -137,12 +138,14 @@ def backends_for(name: str) -> tuple[str, ...]:
     raise ValueError(f"unknown environment {name!r}; choose one of {', '.join(names())}")
 
 
-def make(name: str, backend: str | None = None, **kwargs) -> Env:
+def make(name: str, backend: str | None = None, unroll_substeps: bool = False, **kwargs) -> Env:
     """Returns a single (unbatched) brax-API environment; `kwargs` go to its constructor.
 
     `backend` picks the brax physics pipeline for brax-based environments (default: brax's
     own default, `generalized`); purerl's pure-JAX environments take no backend (or "jax").
-    Raises ValueError naming the valid choices for an unknown name or backend.
+    `unroll_substeps`: a brax-based environment steps its n_frames physics substeps unrolled
+    rather than in brax's scan (`unrolled_pipeline_step`). Raises ValueError naming the valid
+    choices for an unknown name or backend.
     """
     if name in _OWN_JAX:
         if backend not in (None, "jax"):
@@ -160,8 +163,25 @@ def make(name: str, backend: str | None = None, **kwargs) -> Env:
             )
         kwargs["backend"] = backend
     if name in _OWN_BRAX:
-        return _OWN_BRAX[name](**kwargs)
-    return brax_envs.get_environment(name, **kwargs)
+        env = _OWN_BRAX[name](**kwargs)
+    else:
+        env = brax_envs.get_environment(name, **kwargs)
+    if unroll_substeps and isinstance(env, PipelineEnv):
+        # The environment's own step calls self.pipeline_step, so the unrolled loop replaces
+        # it on this instance.
+        env.pipeline_step = functools.partial(unrolled_pipeline_step, env)
+    return env
+
+
+def unrolled_pipeline_step(env: PipelineEnv, pipeline_state: Any, action: jax.Array) -> Any:
+    """brax's `PipelineEnv.pipeline_step` (n_frames steps of the physics pipeline with one
+    action) as the same scan unrolled, so that XLA can fuse one substep's kernels with the
+    next's: fewer kernel launches per env step on a GPU (`EnvConfig.substeps`)."""
+
+    def substep(state, _):
+        return env._pipeline.step(env.sys, state, action, env._debug), None
+
+    return jax.lax.scan(substep, pipeline_state, (), env._n_frames, unroll=True)[0]
 
 
 def _unwrap(env) -> object:

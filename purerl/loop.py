@@ -17,7 +17,7 @@ from flax import struct
 import envs
 from envs import Env, State  # through envs, which keeps mujoco's import message off stdout
 from purerl.agents import build_agent
-from purerl.config import Config, fresh_starts_per_step, validate
+from purerl.config import Config, fresh_starts_per_step, unrolled_substeps, validate
 from purerl.types import Agent, Metrics, Transition, scan_metrics, unrolls_to_columns
 
 
@@ -62,7 +62,12 @@ class Trainer:
         self.config = validate(config) if validate_config else config
         train = config.train
         if env is None:
-            env = envs.make(config.env.name, config.env.backend, **config.env.make_kwargs())
+            env = envs.make(
+                config.env.name,
+                config.env.backend,
+                unroll_substeps=unrolled_substeps(config.env, jax.default_backend()),
+                **config.env.make_kwargs(),
+            )
         episodic = envs.EpisodeTracker(env, config.env.episode_length)
         self.env = envs.AutoResetBatch(
             episodic, train.num_envs, reset_to_first_state=config.env.reset_to_first_state

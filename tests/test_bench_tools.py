@@ -318,6 +318,8 @@ def test_device_parts_run_modules_that_exist(tmp_path, quick, purejaxrl_dir):
     assert "--reset-to-first-state" in first and "--skip-anchor" in first
     assert per_unroll[per_unroll.index("--fresh-starts") + 1] == "per_unroll"
     assert "--skip-anchor" in per_unroll
+    scan = commands["speed-purejaxrl-scan"]
+    assert scan[scan.index("--substeps") + 1] == "scan" and "--skip-anchor" in scan
     anchored = "--purejaxrl-dir" if purejaxrl_dir else "--skip-anchor"
     assert anchored in speed and anchored in commands["speed-purejaxrl-graphs"]
 

@@ -39,6 +39,7 @@ from purerl.config import from_dict, replace, to_dict
         ),
         (dict(unrolls_per_iteration=0), "train.unrolls_per_iteration", "positive"),
         (dict(fresh_starts="per_episode"), "env.fresh_starts", "auto, per_unroll, per_step"),
+        (dict(substeps="fused"), "env.substeps", "auto, scan, unrolled"),
         # 64 envs x 3 unrolls = 192 trajectories: 7 does not divide them; 6 does (not 64).
         (
             dict(unrolls_per_iteration=3, advantage_estimation="per_minibatch", num_minibatches=7),
@@ -95,6 +96,15 @@ def test_fresh_starts_auto_builds_per_step_starts_on_accelerators_only(first_sta
         env = EnvConfig(fresh_starts=mode, reset_to_first_state=first_state)
         want = (False, False) if first_state else (cpu, gpu)
         assert (fresh_starts_per_step(env, "cpu"), fresh_starts_per_step(env, "gpu")) == want
+
+
+def test_substeps_auto_unrolls_on_accelerators_only():
+    from purerl.config import EnvConfig, unrolled_substeps
+
+    for mode, want in [("auto", (False, True)), ("scan", (False, False)),
+                       ("unrolled", (True, True))]:  # fmt: skip
+        env = EnvConfig(substeps=mode)
+        assert (unrolled_substeps(env, "cpu"), unrolled_substeps(env, "gpu")) == want
 
 
 def test_valid_config_and_iteration_arithmetic():

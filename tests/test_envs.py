@@ -290,3 +290,21 @@ def test_first_state_batch_steps_exactly_as_brax_training_wrappers():
         ("obs", "reward", "done", "truncation"), ours_run, theirs_run, strict=True
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+
+
+def test_unrolled_substeps_step_as_brax_scan_without_its_loop():
+    """envs.make(..., unroll_substeps=True): brax's n_frames physics substeps unrolled into the
+    step's program (no while loop left), stepping as brax's own scan does; other instances of
+    the environment keep brax's scan."""
+    unrolled = envs.make("inverted_pendulum", "spring", unroll_substeps=True)
+    scan = envs.make("inverted_pendulum", "spring")
+    assert unrolled._n_frames > 1
+    state = scan.reset(jax.random.PRNGKey(0))
+    action = jnp.array([0.4])
+    assert "while" in jax.jit(scan.step).lower(state, action).as_text()
+    assert "while" not in jax.jit(unrolled.step).lower(state, action).as_text()
+    a = b = state
+    for _ in range(5):
+        a, b = jax.jit(scan.step)(a, action), jax.jit(unrolled.step)(b, action)
+    np.testing.assert_allclose(b.obs, a.obs, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a.obs, state.obs)

@@ -29,13 +29,16 @@ PureJaxRL's own ``ppo_continuous_action`` defaults (2,048 envs x 10 steps, 32 mi
 epochs): purerl against PureJaxRL (with ``--purejaxrl-dir``; purerl's side alone without),
 both timed after compilation, purerl's per-part breakdown, and both compiled programs' loops
 with the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_loops``; the
-programs themselves stay in DIR/work/hlo/). It took 174 s on the H200, more than the 8
-minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``) times purerl alone at
+programs themselves stay in DIR/work/hlo/). It took 174 s on the H200 before physics
+substeps were unrolled, more than the 8 minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``) times purerl alone at
 the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
 H200); read it against that part's PureJaxRL number. ``speed-purejaxrl-per-unroll`` (also only
 with ``--only``) times purerl alone with ``--fresh-starts per_unroll``: fresh starts built once
 per unroll and a conditional on every step, the GPU default before ``env.fresh_starts``
-("auto" builds them once per step on a GPU). ``speed-purejaxrl-graphs`` (only with
+("auto" builds them once per step on a GPU). ``speed-purejaxrl-scan`` (also only with
+``--only``) times purerl alone with ``--substeps scan``: brax's physics substeps in brax's
+own loop, the GPU default before ``env.substeps`` ("auto" unrolls them on a GPU).
+``speed-purejaxrl-graphs`` (only with
 ``--only``) repeats ``speed-purejaxrl`` without the breakdown under XLA's command buffers for
 every kind of thunk (``PART_XLA_FLAGS``), and keeps both compiled programs and their thunk
 sequences (``THUNK_DUMP_PARTS``), which show what each command buffer recorded;
@@ -132,6 +135,8 @@ def parts(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], Pat
         # Fresh starts built once per unroll, with a conditional on every step (the GPU default
         # builds them once per step, with none).
         speed("speed-purejaxrl-per-unroll", "--fresh-starts", "per_unroll", *alone),
+        # brax's physics substeps in brax's own scan (the GPU default unrolls them).
+        speed("speed-purejaxrl-scan", "--substeps", "scan", *alone),
         # Under XLA's command buffers (PART_XLA_FLAGS): both sides, keeping the compiled
         # programs, whose text shows which thunks were recorded; then purerl alone with every
         # matrix product left to Triton.
@@ -275,6 +280,8 @@ def headline(name: str, results: dict | None) -> str:
             per = "step" if results["fresh_starts_per_step"] else "unroll"
             first = results.get("config", {}).get("reset_to_first_state")
             line += " (first-state resets)" if first else f" (fresh starts per {per})"
+        if results.get("unrolled_substeps") is False:
+            line += " (brax's substep scan)"
         if "purejaxrl_env_steps_per_second" in results:
             line += (
                 f", PureJaxRL {results['purejaxrl_env_steps_per_second']:,.0f}"
@@ -311,11 +318,14 @@ DEFAULT_LIMITS_S = {
     "speed-brax-16k": 150,
     "scaling": 110,
     "depth": 60,
-    "speed-purejaxrl": 190,
-    "speed-purejaxrl-first": 60,
-    "speed-purejaxrl-per-unroll": 60,
-    "speed-purejaxrl-graphs": 150,
-    "speed-purejaxrl-graphs-triton": 60,
+    # Unrolled physics substeps (env.substeps, the GPU default) compile for longer: ant's
+    # program took 77 s instead of 48 to compile for the H200 on a 2-core CPU.
+    "speed-purejaxrl": 260,
+    "speed-purejaxrl-first": 90,
+    "speed-purejaxrl-per-unroll": 90,
+    "speed-purejaxrl-scan": 90,
+    "speed-purejaxrl-graphs": 180,
+    "speed-purejaxrl-graphs-triton": 90,
 }
 # XLA's command buffers (CUDA graphs) for every kind of thunk, loops and conditionals
 # included: PureJaxRL ran 9.6% faster under them on the H200 (2026-11-29) and purerl did not.

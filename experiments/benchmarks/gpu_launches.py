@@ -44,10 +44,13 @@ PUREJAXRL_ANT = {
     "num_minibatches": 32,
     "num_epochs": 4,
 }
+# What env.fresh_starts and env.substeps resolve to ("auto") on a GPU, spelled out: this runs
+# on a machine without one. "brax's scan" is the GPU default before substeps could unroll.
 VARIANTS = {
-    "fresh per step": {"fresh_starts": "per_step"},
-    "first state": {"reset_to_first_state": True},
-    "fresh per unroll": {"fresh_starts": "per_unroll"},
+    "fresh per step": {"fresh_starts": "per_step", "substeps": "unrolled"},
+    "first state": {"reset_to_first_state": True, "substeps": "unrolled"},
+    "fresh per step, brax's scan": {"fresh_starts": "per_step", "substeps": "scan"},
+    "fresh per unroll": {"fresh_starts": "per_unroll", "substeps": "unrolled"},
 }
 
 

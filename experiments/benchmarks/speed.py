@@ -46,7 +46,7 @@ from experiments.atomic import write_text_atomic
 from experiments.benchmarks import anchors, hlo_loops, serving
 from experiments.benchmarks.args import add_geometry, add_purejaxrl, geometry_flags
 from purerl import Config, EnvConfig, PPOConfig, TrainConfig, Trainer
-from purerl.config import FRESH_STARTS, fresh_starts_per_step
+from purerl.config import FRESH_STARTS, SUBSTEPS, fresh_starts_per_step, unrolled_substeps
 
 
 def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Config:
@@ -60,6 +60,7 @@ def purejaxrl_config(args: argparse.Namespace, check_finite: bool = True) -> Con
             episode_length=1000,
             reset_to_first_state=args.reset_to_first_state,
             fresh_starts=args.fresh_starts,
+            substeps=args.substeps,
         ),
         TrainConfig(
             num_envs=args.num_envs,
@@ -294,7 +295,7 @@ def simultaneous(args: argparse.Namespace) -> dict:
     ours_command = [sys.executable, "-m", "experiments.benchmarks.speed", "--serve"]
     ours_command += [*geometry_flags(args), "--num-updates", str(args.num_updates)]
     ours_command += ["--seeds", str(args.seeds)]
-    ours_command += ["--fresh-starts", args.fresh_starts]
+    ours_command += ["--fresh-starts", args.fresh_starts, "--substeps", args.substeps]
     ours_command += ["--reset-to-first-state"] if args.reset_to_first_state else []
     ours_command += ["--mask-time-limits"] if args.mask_time_limits else []
     env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD}"}
@@ -365,6 +366,13 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="how purerl builds fresh starts (env.fresh_starts; auto: per step on an "
         "accelerator, per unroll on a CPU)",
+    )
+    p.add_argument(
+        "--substeps",
+        choices=SUBSTEPS,
+        default="auto",
+        help="how purerl steps brax's physics substeps (env.substeps; auto: unrolled on an "
+        "accelerator, brax's scan on a CPU)",
     )
     p.add_argument(
         "--skip-unchecked",
@@ -450,6 +458,7 @@ def main(argv=None) -> dict:
         "fresh_starts_per_step": fresh_starts_per_step(
             purejaxrl_config(args).env, jax.default_backend()
         ),
+        "unrolled_substeps": unrolled_substeps(purejaxrl_config(args).env, jax.default_backend()),
         "rounds": rounds,
         "ours_env_steps_per_second": median("ours"),
     }
