@@ -30,8 +30,8 @@ epochs): purerl against PureJaxRL (with ``--purejaxrl-dir``; purerl's side alone
 both timed after compilation, purerl's per-part breakdown, and both compiled programs' loops
 with the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_loops``; the
 programs themselves stay in DIR/work/hlo/). It took 174 s on the H200 before physics
-substeps were unrolled, more than the 8 minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``) times purerl alone at
-the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
+substeps were unrolled, more than the 8 minutes leave. ``speed-purejaxrl-first`` (also
+only with ``--only``) times purerl alone at the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
 H200); read it against that part's PureJaxRL number. ``speed-purejaxrl-per-unroll`` (also only
 with ``--only``) times purerl alone with ``--fresh-starts per_unroll``: fresh starts built once
 per unroll and a conditional on every step, the GPU default before ``env.fresh_starts``
