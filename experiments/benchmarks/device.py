@@ -26,25 +26,25 @@ stopped and the next starts, so the whole never takes longer than their sum):
 
 Not run unless named with ``--only``: ``speed-purejaxrl``, ``speed`` on ant (spring) at
 PureJaxRL's own ``ppo_continuous_action`` defaults (2,048 envs x 10 steps, 32 minibatches, 4
-epochs): purerl against PureJaxRL (with ``--purejaxrl-dir``; purerl's side alone without),
-both timed after compilation, purerl's per-part breakdown, and both compiled programs' loops
-with the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_loops``; the
-programs themselves stay in DIR/work/hlo/). It took 174 s on the H200 before physics
-substeps were unrolled, more than the 8 minutes leave. ``speed-purejaxrl-first`` (also
-only with ``--only``) times purerl alone at the same configuration with ``--reset-to-first-state``, PureJaxRL's own reset (36-41 s on the
-H200); read it against that part's PureJaxRL number. ``speed-purejaxrl-per-unroll`` (also only
-with ``--only``) times purerl alone with ``--fresh-starts per_unroll``: fresh starts built once
-per unroll and a conditional on every step, the GPU default before ``env.fresh_starts``
-("auto" builds them once per step on a GPU). ``speed-purejaxrl-scan`` (also only with
-``--only``) times purerl alone with ``--substeps scan``: brax's physics substeps in brax's
-own loop, the GPU default before ``env.substeps`` ("auto" unrolls them on a GPU).
-``speed-purejaxrl-graphs`` (only with
-``--only``) repeats ``speed-purejaxrl`` without the breakdown under XLA's command buffers for
-every kind of thunk (``PART_XLA_FLAGS``), and keeps both compiled programs and their thunk
-sequences (``THUNK_DUMP_PARTS``), which show what each command buffer recorded;
-``speed-purejaxrl-graphs-triton`` times purerl alone under the same flags with Triton for
-every matrix product (``--xla_gpu_cublas_fallback=false``). Each part's XLA flags are in its
-row of device.json.
+epochs): purerl against PureJaxRL (with ``--purejaxrl-dir``; purerl's side alone without), both
+timed after compilation, purerl's per-part breakdown, and both compiled programs' loops with
+the operations (kernels) each runs per trip (``experiments.benchmarks.hlo_loops``; the programs
+themselves stay in DIR/work/hlo/). It took 174 s on the H200 before physics substeps were
+unrolled, more than the 8 minutes leave. ``speed-purejaxrl-first`` (also only with ``--only``)
+times purerl alone at the same configuration with ``--reset-to-first-state``, PureJaxRL's own
+reset (36-41 s on the H200); read it against that part's PureJaxRL number.
+``speed-purejaxrl-per-unroll`` (also only with ``--only``) times purerl alone with
+``--fresh-starts per_unroll``: fresh starts built once per unroll and a conditional on every
+step, the GPU default before ``env.fresh_starts`` ("auto" builds them once per step on a GPU).
+``speed-purejaxrl-scan`` (also only with ``--only``) times purerl alone with ``--substeps
+scan``: brax's physics substeps in brax's own loop, the GPU default before ``env.substeps``
+("auto" unrolls them on a GPU). ``speed-purejaxrl-graphs`` (only with ``--only``) repeats
+``speed-purejaxrl`` without the breakdown under XLA's command buffers for every kind of thunk
+(``PART_XLA_FLAGS``), and keeps both compiled programs and their thunk sequences
+(``THUNK_DUMP_PARTS``), which show what each command buffer recorded;
+``speed-purejaxrl-graphs-triton`` times purerl alone under the same flags with Triton for every
+matrix product (``--xla_gpu_cublas_fallback=false``). Each part's XLA flags are in its row of
+device.json.
 
 ``--quick`` shrinks every part to a CPU-sized smoke run (inverted_pendulum, small batches) to
 rehearse the whole script before spending accelerator time. Subprocesses get
