@@ -1,9 +1,15 @@
-"""Optimiser steps over named parameter groups, for agents whose parts learn at their own rates
-(actor, critic, temperature)."""
+"""Optimiser steps: over named parameter groups, for agents whose parts learn at their own rates
+(actor, critic, temperature); and on parameters raveled into one vector, for loops of many
+small gradient steps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import jax
 import optax
+from jax.flatten_util import ravel_pytree
 
 
 def apply_groups(
@@ -19,3 +25,35 @@ def apply_groups(
         updates, new_states[name] = optimizer.update(grads[name], states[name], params[name])
         new_params[name] = optax.apply_updates(params[name], updates)
     return new_params, new_states
+
+
+def raveled(
+    params: Any, optimizer_state: Any
+) -> tuple[jax.Array, Any, Callable[[jax.Array], Any], Callable[[jax.Array, Any], tuple]]:
+    """The parameter tree and its optimizer's state with every parameter-shaped part raveled
+    into one vector (`jax.flatten_util.ravel_pytree`): (flat params, flat state, unravel,
+    back), where `back(flat params, flat state)` gives (params, state) as trees again.
+
+    An elementwise optimizer (Adam, global-norm clipping) steps the vector as it steps the
+    tree, in a few kernels instead of a few per parameter array: on a GPU, where loops of
+    small gradient steps are bound by kernel launches, that is most of the optimizer's cost
+    (docs/BENCHMARKS.md). The state stays stored as a tree, so checkpoints keep their layout.
+    """
+    flat, unravel = ravel_pytree(params)
+    structure = jax.tree.structure(params)
+
+    def params_like(x: Any) -> bool:
+        return jax.tree.structure(x) == structure
+
+    def to_flat(x: Any) -> Any:
+        return ravel_pytree(x)[0] if params_like(x) else x
+
+    def to_tree(x: Any) -> Any:
+        return unravel(x) if getattr(x, "shape", None) == flat.shape else x
+
+    flat_state = jax.tree.map(to_flat, optimizer_state, is_leaf=params_like)
+
+    def back(flat_params: jax.Array, state: Any) -> tuple[Any, Any]:
+        return unravel(flat_params), jax.tree.map(to_tree, state)
+
+    return flat, flat_state, unravel, back

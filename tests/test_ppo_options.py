@@ -5,6 +5,7 @@ import functools
 
 import flax.linen as nn
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -155,6 +156,35 @@ def test_gradient_clipping_off_or_on_and_adam_epsilon(clip):
     assert np.allclose(updates["w"], plain["w"]) == (clip is None)
 
 
+def test_raveled_optimizer_steps_as_the_tree_and_gives_its_state_back():
+    """purerl.optim.raveled: clip + Adam on a schedule, stepped on one vector, equal to the same
+    steps on the tree, and the state back in the tree's layout (checkpoints keep it)."""
+    from purerl.optim import raveled
+
+    params = {"a": {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}, "c": jnp.arange(4.0)}
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(0.5), optax.adam(optax.linear_schedule(1e-3, 0.0, 10))
+    )
+    tree_params, tree_state = params, optimizer.init(params)
+    flat, flat_state, unravel, back = raveled(params, tree_state)
+    assert flat.shape == (12,)
+    for scale in (1.0, 30.0):
+        grads = jax.tree.map(
+            lambda x, s=scale: s * jnp.cos(jnp.arange(x.size)).reshape(x.shape), params
+        )
+        updates, tree_state = optimizer.update(grads, tree_state, tree_params)
+        tree_params = optax.apply_updates(tree_params, updates)
+        flat_grads = jax.flatten_util.ravel_pytree(grads)[0]
+        updates, flat_state = optimizer.update(flat_grads, flat_state, flat)
+        flat = optax.apply_updates(flat, updates)
+    got = back(flat, flat_state)
+    assert jax.tree.structure(got) == jax.tree.structure((tree_params, tree_state))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves((tree_params, tree_state)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_array_equal(unravel(flat)["c"], got[0]["c"])
+    assert not np.allclose(got[0]["c"], params["c"])
+
+
 def trajectory_of(trainer, seed=0):
     state = trainer.init(jax.random.PRNGKey(seed))
     _, trajectory, _ = jax.jit(trainer.collect)(state.agent, state.env, jax.random.PRNGKey(9))
@@ -164,12 +194,12 @@ def trajectory_of(trainer, seed=0):
 def test_update_equals_a_python_loop_over_epochs_and_minibatches():
     """Two agent.update calls against the same steps taken one at a time in Python on the
     parameter tree, leaf by leaf (the agent steps them raveled into one vector, its optimizer
-    state too): the parameters and every reported metric (the mean over all num_epochs x
-    num_minibatches steps of a call)."""
+    state too): the parameters, the optimizer state and every reported metric (the mean over
+    all num_epochs x num_minibatches steps of a call)."""
     trainer = agent_for(num_epochs=2, max_grad_norm=0.5)
     agent = trainer.agent
     updated, trajectory = trajectory_of(trainer)
-    params, optimizer_state = updated.params, agent.optimizer.init(updated.params)
+    params, optimizer_state = updated.params, updated.optimizer_state
     for key in jax.random.split(jax.random.PRNGKey(5)):
         state, batch = agent.prepare_batch(updated.replace(params=params), trajectory)
         updated, metrics = jax.jit(agent.update)(updated, trajectory, key)
@@ -189,7 +219,9 @@ def test_update_equals_a_python_loop_over_epochs_and_minibatches():
         for name in metrics:
             expected = np.mean([float(step[name]) for step in steps])
             np.testing.assert_allclose(metrics[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
-        for a, b in zip(jax.tree.leaves(updated.params), jax.tree.leaves(params), strict=True):
+        assert jax.tree.structure(updated.optimizer_state) == jax.tree.structure(optimizer_state)
+        ours = jax.tree.leaves((updated.params, updated.optimizer_state))
+        for a, b in zip(ours, jax.tree.leaves((params, optimizer_state)), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from jax.flatten_util import ravel_pytree
 
 from envs import EnvSpec
 from purerl.agents.ppo.config import PPOConfig
@@ -27,6 +26,7 @@ from purerl.gae import (
 )
 from purerl.networks import Body, CategoricalPolicy, GaussianPolicy, ValueNetwork
 from purerl.normalize import RunningStatistics, init_statistics, normalize, update_statistics
+from purerl.optim import raveled
 from purerl.types import (
     Metrics,
     Transition,
@@ -48,7 +48,7 @@ class RewardNormalizer:
 @struct.dataclass
 class PPOState:
     params: dict  # {"policy": ..., "value": ...}
-    optimizer_state: optax.OptState  # over the parameters raveled into one vector (update)
+    optimizer_state: optax.OptState
     normalizer: RunningStatistics
     reward_normalizer: RewardNormalizer | None  # None unless config.normalize_rewards
 
@@ -229,7 +229,7 @@ class PPOAgent:
             reward_normalizer = RewardNormalizer(jnp.zeros((self.num_envs,)), init_statistics(1))
         return PPOState(
             params,
-            self.optimizer.init(ravel_pytree(params)[0]),
+            self.optimizer.init(params),
             init_statistics(self.spec.observation_size),
             reward_normalizer,
         )
@@ -351,7 +351,9 @@ class PPOAgent:
         # step (gradient clipping and Adam) is a few kernels rather than a few per parameter
         # array: on a GPU, where the update is bound by kernel launches, 61 -> 44 per
         # minibatch step at PureJaxRL's configuration (docs/BENCHMARKS.md).
-        flat_params, unravel = ravel_pytree(state.params)
+        flat_params, flat_optimizer_state, unravel, back = raveled(
+            state.params, state.optimizer_state
+        )
 
         def flat_loss(flat, minibatch, key):
             return self.loss(unravel(flat), minibatch, key)
@@ -375,8 +377,9 @@ class PPOAgent:
 
         (params, optimizer_state), metrics = scan_metrics(
             epoch,
-            (flat_params, state.optimizer_state),
+            (flat_params, flat_optimizer_state),
             jax.random.split(key, config.num_epochs),
             mean=True,
         )
-        return state.replace(params=unravel(params), optimizer_state=optimizer_state), metrics
+        params, optimizer_state = back(params, optimizer_state)
+        return state.replace(params=params, optimizer_state=optimizer_state), metrics
