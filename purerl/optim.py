@@ -45,15 +45,19 @@ def raveled(
     def params_like(x: Any) -> bool:
         return jax.tree.structure(x) == structure
 
-    def to_flat(x: Any) -> Any:
-        return ravel_pytree(x)[0] if params_like(x) else x
-
-    def to_tree(x: Any) -> Any:
-        return unravel(x) if getattr(x, "shape", None) == flat.shape else x
-
-    flat_state = jax.tree.map(to_flat, optimizer_state, is_leaf=params_like)
+    # The state's parts, parameter-shaped subtrees whole, and which of them are raveled.
+    parts, layout = jax.tree.flatten(optimizer_state, is_leaf=params_like)
+    raveled_parts = [params_like(part) for part in parts]
+    flat_state = layout.unflatten(
+        ravel_pytree(part)[0] if is_params else part
+        for part, is_params in zip(parts, raveled_parts, strict=True)
+    )
 
     def back(flat_params: jax.Array, state: Any) -> tuple[Any, Any]:
-        return unravel(flat_params), jax.tree.map(to_tree, state)
+        parts = layout.flatten_up_to(state)
+        return unravel(flat_params), layout.unflatten(
+            unravel(part) if is_params else part
+            for part, is_params in zip(parts, raveled_parts, strict=True)
+        )
 
     return flat, flat_state, unravel, back

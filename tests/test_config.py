@@ -107,6 +107,21 @@ def test_substeps_auto_unrolls_on_accelerators_only():
         assert (unrolled_substeps(env, "cpu"), unrolled_substeps(env, "gpu")) == want
 
 
+def test_trainer_steps_brax_substeps_as_configured():
+    """The Trainer hands env.substeps to envs.make: unrolled replaces brax's pipeline_step on
+    its environment's instance, scan leaves brax's own."""
+    from purerl import Config, EnvConfig, TrainConfig, Trainer
+
+    def pipeline_step_of(substeps):
+        config = Config(
+            EnvConfig("inverted_pendulum", backend="spring", substeps=substeps),
+            TrainConfig(num_envs=2, unroll_length=2, total_env_steps=4, num_evals=1),
+        )
+        return "pipeline_step" in vars(Trainer(config).eval_env.env)
+
+    assert pipeline_step_of("unrolled") and not pipeline_step_of("scan")
+
+
 def test_valid_config_and_iteration_arithmetic():
     config = Config(
         EnvConfig("cartpole"),

@@ -96,9 +96,11 @@ def main(argv=None) -> dict:
             # The anchor writes its program to DIR/purejaxrl.hlo.txt (speed.time_anchor).
             anchor_dir = hlo_dir or Path(scratch)
             setting = speed.settings(
-                args, purejaxrl_dir=args.purejaxrl_dir, pythonpath=args.pythonpath
+                args,
+                purejaxrl_dir=args.purejaxrl_dir,
+                pythonpath=args.pythonpath,
+                hlo_dir=anchor_dir,
             )
-            setting.hlo_dir = anchor_dir
             anchor = speed.time_anchor(setting, gpu_target=args.target)
             programs["PureJaxRL"] = counted((anchor_dir / "purejaxrl.hlo.txt").read_text(), None)
         programs["PureJaxRL"]["compile_s"] = anchor["compile_s"]

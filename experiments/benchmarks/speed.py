@@ -451,14 +451,13 @@ def main(argv=None) -> dict:
     def median(side):
         return statistics.median(r[side]["env_steps_per_second"] for r in rounds)
 
+    env_config = purejaxrl_config(args).env
     result = {
         "config": {k: v for k, v in vars(args).items() if k not in ("json",)},
         "jax_version": jax.__version__,
         # What env.fresh_starts resolved to on this backend.
-        "fresh_starts_per_step": fresh_starts_per_step(
-            purejaxrl_config(args).env, jax.default_backend()
-        ),
-        "unrolled_substeps": unrolled_substeps(purejaxrl_config(args).env, jax.default_backend()),
+        "fresh_starts_per_step": fresh_starts_per_step(env_config, jax.default_backend()),
+        "unrolled_substeps": unrolled_substeps(env_config, jax.default_backend()),
         "rounds": rounds,
         "ours_env_steps_per_second": median("ours"),
     }
