@@ -61,3 +61,26 @@ def raveled(
         )
 
     return flat, flat_state, unravel, back
+
+
+def raveled_groups(
+    params: dict, optimizer_states: dict
+) -> tuple[dict, dict, dict, Callable[[dict, dict], tuple[dict, dict]]]:
+    """`raveled` for each named group of `apply_groups`: (flat params, flat states, unravel,
+    back), the first three keyed like `optimizer_states`, and `back(flat params, flat states)`
+    giving (params, states) as trees again."""
+    groups = {name: raveled(params[name], state) for name, state in optimizer_states.items()}
+
+    def back(flat_params: dict, flat_states: dict) -> tuple[dict, dict]:
+        trees = {
+            name: group[3](flat_params[name], flat_states[name]) for name, group in groups.items()
+        }
+        params = {name: tree[0] for name, tree in trees.items()}
+        return params, {name: tree[1] for name, tree in trees.items()}
+
+    return (
+        {name: group[0] for name, group in groups.items()},
+        {name: group[1] for name, group in groups.items()},
+        {name: group[2] for name, group in groups.items()},
+        back,
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import envs
@@ -18,7 +19,9 @@ from purerl import Config, ConfigError, EnvConfig, SACConfig, TrainConfig, Train
 from purerl.agents import registry
 from purerl.agents.sac.agent import SACAgent
 from purerl.agents.sac.loss import critic_loss, polyak, soft_target
+from purerl.losses.max_entropy import alpha_loss
 from purerl.replay import init_buffer, insert
+from purerl.types import Transition
 from tests.compiling import OPTIMISED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +160,97 @@ def test_trains_deterministically_and_updates_target_critics():
         state_a.agent.target_critic,
     )
     assert max(jax.tree.leaves(gap)) > 0
+
+
+def test_update_equals_gradient_steps_on_the_parameter_trees():
+    """Two agent.update calls (which step every group raveled into one vector) against the
+    same gradient steps taken in Python on the parameter trees, group by group, with the target
+    critics averaged leaf by leaf: parameters, target critics, optimizer states and metrics."""
+    trainer = Trainer(SMALL)
+    agent = trainer.agent
+    state, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0))  # a buffer past its warm-up
+    state = state.agent
+    n, size = SMALL.train.num_envs, agent.spec.observation_size
+    obs = jax.random.normal(jax.random.PRNGKey(1), (10, n, size))
+    trajectory = Transition(
+        obs=obs[:-1],
+        policy=jnp.tanh(jax.random.normal(jax.random.PRNGKey(2), (9, n, agent.spec.action_size))),
+        reward=jnp.zeros((9, n)).at[3].set(1.0),
+        termination=jnp.zeros((9, n)).at[5, 0].set(1.0),
+        truncation=jnp.zeros((9, n)),
+        next_obs=obs[1:],
+    )
+
+    @jax.jit
+    def tree_step(params, target_critic, optimizer_state, buffer, key):
+        batch_key, next_key, actor_key = jax.random.split(key, 3)
+        batch = agent.sample_batch(buffer, batch_key)
+        alpha = jnp.exp(params["log_alpha"])
+        next_action, next_log_prob = agent.policy_sample(params["actor"], batch.next_obs, next_key)
+        next_q = agent.q_values(target_critic, batch.next_obs, next_action)
+        y = soft_target(
+            batch.reward, batch.termination, next_q, next_log_prob, alpha, SMALL.agent.discount
+        )
+        critic_value, critic_grads = jax.value_and_grad(
+            lambda critic: critic_loss(agent.q_values(critic, batch.obs, batch.action), y)
+        )(params["critic"])
+        (actor_value, log_prob), actor_grads = jax.value_and_grad(
+            agent.actor_objective, has_aux=True
+        )(params["actor"], params["critic"], alpha, batch.obs, actor_key)
+        alpha_grad = jax.grad(alpha_loss)(params["log_alpha"], log_prob, agent.target_entropy)
+        grads = {"actor": actor_grads, "critic": critic_grads, "log_alpha": alpha_grad}
+        params, optimizer_state = dict(params), dict(optimizer_state)
+        for name, optimizer in agent.optimizers.items():
+            updates, optimizer_state[name] = optimizer.update(
+                grads[name], optimizer_state[name], params[name]
+            )
+            params[name] = optax.apply_updates(params[name], updates)
+        target_critic = polyak(target_critic, params["critic"], SMALL.agent.tau)
+        metrics = {
+            "critic/loss": critic_value,
+            "critic/grad_norm": optax.global_norm(critic_grads),
+            "actor/loss": actor_value,
+            "actor/entropy": -log_prob.mean(),
+            "actor/grad_norm": optax.global_norm(actor_grads),
+            "alpha": jnp.exp(params["log_alpha"]),
+        }
+        return params, target_critic, optimizer_state, metrics
+
+    params, target_critic, optimizer_state = (
+        state.params,
+        state.target_critic,
+        state.optimizer_state,
+    )
+    dones = jnp.maximum(trajectory.termination, trajectory.truncation)
+    update = jax.jit(agent.update)
+    for key in jax.random.split(jax.random.PRNGKey(3)):
+        buffer = insert(
+            state.buffer,
+            {
+                "obs": trajectory.obs,
+                "action": trajectory.policy,
+                "reward": trajectory.reward,
+                "next_obs": trajectory.next_obs,
+                "termination": trajectory.termination,
+            },
+            dones,
+        )
+        state, metrics = update(state, trajectory, key)
+        steps = []
+        for step_key in jax.random.split(key, SMALL.agent.updates_per_iteration):
+            params, target_critic, optimizer_state, step = tree_step(
+                params, target_critic, optimizer_state, buffer, step_key
+            )
+            steps.append(step)
+        assert float(metrics["trained"]) == 1.0
+        for name in steps[0]:
+            expected = np.mean([float(step[name]) for step in steps])
+            np.testing.assert_allclose(metrics[name], expected, rtol=1e-5, err_msg=name)
+        ours = (state.params, state.target_critic, state.optimizer_state)
+        theirs = (params, target_critic, optimizer_state)
+        assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def _mentions(text: str, name: str) -> bool:

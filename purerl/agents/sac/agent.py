@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.flatten_util import ravel_pytree
 
 from envs import EnvSpec
 from purerl.agents.sac.config import SACConfig
@@ -24,7 +25,7 @@ from purerl.checks import ConfigError
 from purerl.goals import goal_layout, success_reward
 from purerl.losses.max_entropy import actor_loss, alpha_loss
 from purerl.networks import ResidualTrunk, SquashedGaussianActor
-from purerl.optim import apply_groups
+from purerl.optim import apply_groups, raveled_groups
 from purerl.replay import (
     TrajectoryBuffer,
     init_buffer,
@@ -175,37 +176,52 @@ class SACAgent:
         return actor_loss(log_prob, q, alpha), log_prob
 
     def gradient_step(
-        self, carry: tuple, buffer: TrajectoryBuffer, key: jax.Array
+        self, carry: tuple, buffer: TrajectoryBuffer, key: jax.Array, unravel: dict
     ) -> tuple[tuple, Metrics]:
         """One critic, actor and temperature step on one relabelled batch, then the target
-        critics move toward the online ones."""
+        critics move toward the online ones. The carry holds every parameter group, the target
+        critics and the optimizer states raveled into vectors (`purerl.optim.raveled`);
+        `unravel` gives each group's tree back."""
         params, target_critic, optimizer_state = carry
         config = self.config
+        actor, critic = unravel["actor"](params["actor"]), unravel["critic"](params["critic"])
         batch_key, next_key, actor_key = jax.random.split(key, 3)
         batch = self.sample_batch(buffer, batch_key)
-        alpha = jnp.exp(params["log_alpha"])
-        next_action, next_log_prob = self.policy_sample(params["actor"], batch.next_obs, next_key)
+        alpha = jnp.exp(unravel["log_alpha"](params["log_alpha"]))
+        next_action, next_log_prob = self.policy_sample(actor, batch.next_obs, next_key)
         target = soft_target(
             batch.reward,
             batch.termination,
-            self.q_values(target_critic, batch.next_obs, next_action),
+            self.q_values(unravel["critic"](target_critic), batch.next_obs, next_action),
             next_log_prob,
             alpha,
             config.discount,
         )
 
-        def critic_objective(critic):
-            q = self.q_values(critic, batch.obs, batch.action)
+        def critic_objective(flat_critic):
+            q = self.q_values(unravel["critic"](flat_critic), batch.obs, batch.action)
             return critic_loss(q, target), q
+
+        def actor_objective(flat_actor):
+            return self.actor_objective(
+                unravel["actor"](flat_actor),
+                jax.lax.stop_gradient(critic),
+                alpha,
+                batch.obs,
+                actor_key,
+            )
+
+        def temperature_objective(flat_log_alpha, log_prob):
+            return alpha_loss(unravel["log_alpha"](flat_log_alpha), log_prob, self.target_entropy)
 
         (critic_value, q), critic_grads = jax.value_and_grad(critic_objective, has_aux=True)(
             params["critic"]
         )
         # The actor's gradient flows through the critics' values but must not move them.
-        (actor_value, log_prob), actor_grads = jax.value_and_grad(
-            self.actor_objective, has_aux=True
-        )(params["actor"], jax.lax.stop_gradient(params["critic"]), alpha, batch.obs, actor_key)
-        alpha_grad = jax.grad(alpha_loss)(params["log_alpha"], log_prob, self.target_entropy)
+        (actor_value, log_prob), actor_grads = jax.value_and_grad(actor_objective, has_aux=True)(
+            params["actor"]
+        )
+        alpha_grad = jax.grad(temperature_objective)(params["log_alpha"], log_prob)
         grads = {"actor": actor_grads, "critic": critic_grads, "log_alpha": alpha_grad}
         params, optimizer_state = apply_groups(self.optimizers, grads, optimizer_state, params)
         target_critic = polyak(target_critic, params["critic"], config.tau)
@@ -216,7 +232,7 @@ class SACAgent:
             "actor/loss": actor_value,
             "actor/entropy": -log_prob.mean(),
             "actor/grad_norm": optax.global_norm(actor_grads),
-            "alpha": jnp.exp(params["log_alpha"]),
+            "alpha": jnp.exp(unravel["log_alpha"](params["log_alpha"])),
             "batch/reward": batch.reward.mean(),
             "batch/relabelled": batch.relabelled.mean(),
         }
@@ -238,15 +254,19 @@ class SACAgent:
         dones = jnp.maximum(trajectory.termination, trajectory.truncation)
         buffer = insert(state.buffer, steps, dones)
 
+        # The gradient steps run on every group raveled into one vector: the optimizer's
+        # step, the Polyak average and the gradient norms are then a kernel or two per group
+        # rather than per parameter array, on a GPU where these small steps are bound by
+        # kernel launches (docs/BENCHMARKS.md). Between updates the state keeps its trees.
+        params, optimizer_state, unravel, back = raveled_groups(state.params, state.optimizer_state)
+        carry = (params, ravel_pytree(state.target_critic)[0], optimizer_state)
+
         def step(carry, step_key):
-            return self.gradient_step(carry, buffer, step_key)
+            return self.gradient_step(carry, buffer, step_key, unravel)
 
         (params, target_critic, optimizer_state), metrics = train_after_warmup(
-            buffer,
-            config.warmup_env_steps,
-            config.updates_per_iteration,
-            step,
-            (state.params, state.target_critic, state.optimizer_state),
-            key,
+            buffer, config.warmup_env_steps, config.updates_per_iteration, step, carry, key
         )
+        params, optimizer_state = back(params, optimizer_state)
+        target_critic = unravel["critic"](target_critic)
         return SACState(params, target_critic, optimizer_state, buffer), metrics
