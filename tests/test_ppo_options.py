@@ -225,6 +225,55 @@ def test_update_equals_a_python_loop_over_epochs_and_minibatches():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_observation_statistics_updated_or_as_acted():
+    """ "updated" normalises the batch with statistics that have absorbed it; "as_acted" with
+    those the policy acted with, so with a learning rate of 1e-12 every ratio is 1 (no KL, nothing
+    clipped). Either way the state leaves with the statistics that absorbed the batch."""
+    trainers = {
+        mode: agent_for(
+            observation_statistics=mode,
+            observation_clip=None,
+            learning_rate=1e-12,
+            kernel_init="lecun_uniform",
+        )
+        for mode in ("updated", "as_acted")
+    }
+    # One whole iteration first, so the policy acts with statistics that are not the identity.
+    first = trainers["updated"]
+    state, _ = jax.jit(first.iteration)(first.init(jax.random.PRNGKey(0)))
+    acted = state.agent.normalizer
+    assert float(acted.count) == 40
+    _, trajectory, _ = jax.jit(first.collect)(state.agent, state.env, state.key)
+    obs = np.asarray(trajectory.obs, np.float64)
+    mean, variance = np.asarray(acted.mean), np.asarray(acted.variance)
+    # The statistics after the batch, merged by hand from the earlier ones and the batch's.
+    flat = obs.reshape(-1, obs.shape[-1])
+    count = 40 + len(flat)
+    merged_mean = (40 * mean + flat.sum(0)) / count
+    merged_m2 = (
+        40 * variance
+        + ((flat - flat.mean(0)) ** 2).sum(0)
+        + (flat.mean(0) - mean) ** 2 * 40 * len(flat) / count
+    )
+    merged_variance = merged_m2 / count
+    kls = {}
+    for mode, trainer in trainers.items():
+        prepared, batch = trainer.agent.prepare_batch(state.agent, trajectory)
+        stats = (mean, variance) if mode == "as_acted" else (merged_mean, merged_variance)
+        expected = (obs - stats[0]) / np.sqrt(stats[1] + 1e-8)
+        np.testing.assert_allclose(
+            np.asarray(batch.obs), expected.reshape(-1, obs.shape[-1]), rtol=1e-4, atol=1e-4
+        )
+        assert float(prepared.normalizer.count) == count
+        np.testing.assert_allclose(prepared.normalizer.mean, merged_mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(prepared.normalizer.variance, merged_variance, rtol=1e-4)
+        _, metrics = jax.jit(trainer.agent.update)(state.agent, trajectory, jax.random.PRNGKey(3))
+        kls[mode] = float(metrics["policy/approx_kl"])
+        if mode == "as_acted":
+            assert float(metrics["policy/clip_fraction"]) == 0.0
+    assert abs(kls["as_acted"]) < 1e-7 and kls["updated"] > 1e-4, kls
+
+
 def test_timeouts_bootstrap_or_are_masked():
     """episode_length 8 and unroll 10: every environment hits the time limit once."""
     for bootstrap in (True, False):

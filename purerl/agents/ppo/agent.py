@@ -283,12 +283,16 @@ class PPOAgent:
 
         Returns the state with updated normalisers (parameters unchanged) and, per_batch, the
         flat (T*N) batch with advantages and targets from the current value network; per
-        minibatch, the (T, N) trajectories for the loss to estimate them itself.
+        minibatch, the (T, N) trajectories for the loss to estimate them itself. The batch's
+        observations are normalised with the updated statistics, or with those the policy
+        acted with (`observation_statistics`).
         """
         config = self.config
-        normalizer = state.normalizer
+        normalizer = updated = state.normalizer
         if self.normalize_observations:
-            normalizer = update_statistics(normalizer, trajectory.obs)
+            updated = update_statistics(state.normalizer, trajectory.obs)
+            if config.observation_statistics == "updated":
+                normalizer = updated
         obs = self.normalize(normalizer, trajectory.obs)
         next_obs = NextObservations.from_trajectory(
             trajectory.next_obs, trajectory.truncation, self.truncation_slots
@@ -304,7 +308,7 @@ class PPOAgent:
                 reward_normalizer, rewards, dones, config.discount, self.num_unrolls
             )
         rewards = rewards * config.reward_scale
-        state = state.replace(normalizer=normalizer, reward_normalizer=reward_normalizer)
+        state = state.replace(normalizer=updated, reward_normalizer=reward_normalizer)
         value_fn = lambda x: self.value.apply(state.params["value"], x)  # noqa: E731
 
         if config.advantage_estimation == "per_minibatch":

@@ -24,6 +24,7 @@ KernelInit = Literal["orthogonal", "lecun_uniform"]
 PolicyScale = Literal["state_independent", "softplus"]
 AdvantageEstimation = Literal["per_batch", "per_minibatch"]
 Advantage = Literal["gae", "one_step_lambda_return"]
+ObservationStatistics = Literal["updated", "as_acted"]
 
 # Minibatches per epoch when a config sets neither num_minibatches nor minibatch_size.
 DEFAULT_NUM_MINIBATCHES = 4
@@ -89,6 +90,14 @@ class PPOConfig:
     observation_clip: float | None = 10.0
     """Normalised observations are clipped to +-this (CleanRL's 10); None leaves them
     unclipped (Brax, PureJaxRL)."""
+    observation_statistics: ObservationStatistics = "updated"
+    """Which statistics normalise a collected batch for learning. "updated" (Brax): the
+    running statistics absorb the batch first, and the whole batch is normalised with them.
+    "as_acted" (PureJaxRL, CleanRL and SB3, which normalise in an environment wrapper): the
+    batch is normalised with the statistics the policy acted with, so learning starts from
+    the inputs that gave the stored log-probabilities (the first ratios are exactly 1), and
+    the statistics absorb the batch after the update. Those wrappers update them at every
+    environment step; this does once per iteration."""
     policy_hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the policy network."""
     value_hidden_sizes: tuple[int, ...] = (64, 64)
