@@ -97,7 +97,8 @@ class PPOConfig:
     batch is normalised with the statistics the policy acted with, so learning starts from
     the inputs that gave the stored log-probabilities (the first ratios are exactly 1), and
     the statistics absorb the batch after the update. Those wrappers update them at every
-    environment step; this does once per iteration."""
+    environment step; this does once per iteration. "updated" learned faster: the policy
+    then learns from the statistics it will act with next (docs/PPO_PARITY.md)."""
     policy_hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the policy network."""
     value_hidden_sizes: tuple[int, ...] = (64, 64)
