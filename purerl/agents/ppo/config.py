@@ -91,8 +91,9 @@ class PPOConfig:
     """Normalised observations are clipped to +-this (CleanRL's 10); None leaves them
     unclipped (Brax, PureJaxRL)."""
     observation_statistics: ObservationStatistics = "updated"
-    """Which statistics normalise a collected batch for learning. "updated" (Brax): the
-    running statistics absorb the batch first, and the whole batch is normalised with them.
+    """normalize_observations only: which statistics normalise a collected batch for
+    learning. "updated" (Brax): the running statistics absorb the batch first, and the
+    whole batch is normalised with them.
     "as_acted" (PureJaxRL, CleanRL and SB3, which normalise in an environment wrapper): the
     batch is normalised with the statistics the policy acted with, so learning starts from
     the inputs that gave the stored log-probabilities (the first ratios are exactly 1), and
