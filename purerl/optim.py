@@ -70,17 +70,14 @@ def raveled_groups(
     back), the first three keyed like `optimizer_states`, and `back(flat params, flat states)`
     giving (params, states) as trees again."""
     groups = {name: raveled(params[name], state) for name, state in optimizer_states.items()}
+    flat, flat_states, unravel, backs = (
+        {name: group[i] for name, group in groups.items()} for i in range(4)
+    )
 
     def back(flat_params: dict, flat_states: dict) -> tuple[dict, dict]:
-        trees = {
-            name: group[3](flat_params[name], flat_states[name]) for name, group in groups.items()
+        trees = {name: backs[name](flat_params[name], flat_states[name]) for name in backs}
+        return {name: tree[0] for name, tree in trees.items()}, {
+            name: tree[1] for name, tree in trees.items()
         }
-        params = {name: tree[0] for name, tree in trees.items()}
-        return params, {name: tree[1] for name, tree in trees.items()}
 
-    return (
-        {name: group[0] for name, group in groups.items()},
-        {name: group[1] for name, group in groups.items()},
-        {name: group[2] for name, group in groups.items()},
-        back,
-    )
+    return flat, flat_states, unravel, back

@@ -226,9 +226,10 @@ def test_update_equals_a_python_loop_over_epochs_and_minibatches():
 
 
 def test_observation_statistics_updated_or_as_acted():
-    """ "updated" normalises the batch with statistics that have absorbed it; "as_acted" with
-    those the policy acted with, so with a learning rate of 1e-12 every ratio is 1 (no KL, nothing
-    clipped). Either way the state leaves with the statistics that absorbed the batch."""
+    """With "updated" the batch is normalised with statistics that have absorbed it; with
+    "as_acted" with those the policy acted with, so at a learning rate of 1e-12 every ratio is
+    1 (no KL, nothing clipped). Either way the state leaves with the statistics that absorbed
+    the batch."""
     trainers = {
         mode: agent_for(
             observation_statistics=mode,
@@ -242,18 +243,19 @@ def test_observation_statistics_updated_or_as_acted():
     first = trainers["updated"]
     state, _ = jax.jit(first.iteration)(first.init(jax.random.PRNGKey(0)))
     acted = state.agent.normalizer
-    assert float(acted.count) == 40
+    seen = first.config.train.num_envs * first.config.train.unroll_length  # one batch: 40
+    assert float(acted.count) == seen == 40
     _, trajectory, _ = jax.jit(first.collect)(state.agent, state.env, state.key)
     obs = np.asarray(trajectory.obs, np.float64)
     mean, variance = np.asarray(acted.mean), np.asarray(acted.variance)
     # The statistics after the batch, merged by hand from the earlier ones and the batch's.
     flat = obs.reshape(-1, obs.shape[-1])
-    count = 40 + len(flat)
-    merged_mean = (40 * mean + flat.sum(0)) / count
+    count = seen + len(flat)
+    merged_mean = (seen * mean + flat.sum(0)) / count
     merged_m2 = (
-        40 * variance
+        seen * variance
         + ((flat - flat.mean(0)) ** 2).sum(0)
-        + (flat.mean(0) - mean) ** 2 * 40 * len(flat) / count
+        + (flat.mean(0) - mean) ** 2 * seen * len(flat) / count
     )
     merged_variance = merged_m2 / count
     kls = {}

@@ -221,25 +221,26 @@ def test_update_equals_gradient_steps_on_the_parameter_trees():
         state.target_critic,
         state.optimizer_state,
     )
-    dones = jnp.maximum(trajectory.termination, trajectory.truncation)
     update = jax.jit(agent.update)
     for key in jax.random.split(jax.random.PRNGKey(3)):
-        buffer = insert(
-            state.buffer,
-            {
-                "obs": trajectory.obs,
-                "action": trajectory.policy,
-                "reward": trajectory.reward,
-                "next_obs": trajectory.next_obs,
-                "termination": trajectory.termination,
-            },
-            dones,
-        )
         state, metrics = update(state, trajectory, key)
+        # The trajectory is the buffer's newest 9 rows, field by field.
+        buffer = state.buffer
+        rows = (int(buffer.position) - 9 + np.arange(9)) % buffer.trajectory_id.shape[0]
+        for field, value in (
+            ("obs", trajectory.obs),
+            ("action", trajectory.policy),
+            ("reward", trajectory.reward),
+            ("next_obs", trajectory.next_obs),
+            ("termination", trajectory.termination),
+        ):
+            np.testing.assert_array_equal(np.asarray(buffer.data[field])[rows], value)
         steps = []
+        # The reference samples from the buffer the update inserted the trajectory into (the
+        # insertion is test_replay's); its gradient steps are taken on the trees.
         for step_key in jax.random.split(key, SMALL.agent.updates_per_iteration):
             params, target_critic, optimizer_state, step = tree_step(
-                params, target_critic, optimizer_state, buffer, step_key
+                params, target_critic, optimizer_state, state.buffer, step_key
             )
             steps.append(step)
         assert float(metrics["trained"]) == 1.0

@@ -180,7 +180,7 @@ class SACAgent:
     ) -> tuple[tuple, Metrics]:
         """One critic, actor and temperature step on one relabelled batch, then the target
         critics move toward the online ones. The carry holds every parameter group, the target
-        critics and the optimizer states raveled into vectors (`purerl.optim.raveled`);
+        critics and the optimizer states raveled into vectors (`purerl.optim.raveled_groups`);
         `unravel` gives each group's tree back."""
         params, target_critic, optimizer_state = carry
         config = self.config
