@@ -164,15 +164,50 @@ def test_areas_are_compared_with_welch_and_mann_whitney():
     assert separated["mann_whitney_p"] == pytest.approx(2 / 20)
 
 
+def test_area_equivalence_is_two_one_sided_welch_tests():
+    """Each one-sided p is scipy's one-sided Welch test of our areas shifted by the margin
+    (a fifth of the anchor's mean, 1.2 here); equivalence holds exactly when the 90% interval
+    of the difference, from Welch's standard error and degrees of freedom, lies inside it."""
+    from scipy import stats
+
+    ours, brax = np.array([5.0, 6.0, 7.0, 4.5, 6.5]), np.array([6.0, 7.0, 5.0, 6.0])
+    got = curves.equivalence(ours, brax, margin=0.2)
+    lower = stats.ttest_ind(ours + 1.2, brax, equal_var=False, alternative="greater").pvalue
+    upper = stats.ttest_ind(ours - 1.2, brax, equal_var=False, alternative="less").pvalue
+    assert got["noninferiority_p"] == pytest.approx(lower, rel=1e-10)
+    assert got["tost_p"] == pytest.approx(max(lower, upper), rel=1e-10)
+    va, vb = np.var(ours, ddof=1) / 5, np.var(brax, ddof=1) / 4  # 0.1625 and 1/6
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 3)
+    half = stats.t.ppf(0.95, df) * np.sqrt(va + vb)
+    np.testing.assert_allclose(got["difference"], (5.8 - 6.0) / 6.0, rtol=1e-12)
+    np.testing.assert_allclose(got["difference_90"], [(-0.2 - half) / 6, (-0.2 + half) / 6])
+    assert got["equivalent"] == (-1.2 < -0.2 - half and -0.2 + half < 1.2) == (got["tost_p"] < 0.05)
+    # Far apart either way: never equivalent; non-inferior only when ours is the better.
+    worse = curves.equivalence(ours - 3.0, brax, margin=0.2)
+    better = curves.equivalence(ours + 3.0, brax, margin=0.2)
+    assert not worse["equivalent"] and not worse["noninferior"]
+    assert not better["equivalent"] and better["noninferior"]
+    # Equal samples of 30 with a small spread are equivalent within 20%.
+    same = np.linspace(90.0, 110.0, 30)
+    assert curves.equivalence(same, same[::-1], margin=0.2)["equivalent"]
+
+
 def test_self_agreement_counts_the_splits_that_meet_the_targets():
-    """Two seeds that reach 1000 and two that stay at 0 split into halves of two in six ways
-    (equally likely): high-high against low-low and the four mixed splits meet both targets,
-    low-low against high-high (mean 0 below a lower bound of 1000) meets neither: 5/6."""
-    side = {"steps": [0, 10, 20], "returns": [[1000.0] * 3, [1000.0] * 3, [0.0] * 3, [0.0] * 3]}
+    """Two seeds at 1000 and two at 100 split into halves of two in six ways (equally
+    likely): high-high against low-low and the four mixed splits meet both targets, low-low
+    against high-high (mean 100 below a lower bound of 1000) meets neither: 5/6. Seeds whose
+    areas are all within 4% of each other are always equivalent within 20%."""
+    side = {"steps": [0, 10, 20], "returns": [[1000.0] * 3] * 2 + [[100.0] * 3] * 2}
     got = curves.self_agreement(side, draws=3000)
     assert got["seeds_per_half"] == 2 and got["draws"] == 3000
     for target in ("points", "area", "both"):
         assert got[target] == pytest.approx(5 / 6, abs=0.02), (target, got)
+    # No split is within 20%: the mixed ones' 90% intervals span +-340%, the others differ
+    # by 90% or 900%. Only high-high against low-low, 1 in 6, is no worse.
+    assert got["equivalent"] == 0.0 and got["margin"] == 0.2
+    assert got["noninferior"] == pytest.approx(1 / 6, abs=0.02)
+    close = {"steps": [0, 10], "returns": [[100.0 + seed] * 2 for seed in range(8)]}
+    assert curves.self_agreement(close, draws=200)["equivalent"] == 1.0
     with pytest.raises(ValueError, match="at least 4 seeds"):
         curves.self_agreement({"steps": [0, 10], "returns": [[1.0, 2.0]] * 3})
 

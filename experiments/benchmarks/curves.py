@@ -21,9 +21,11 @@ Reported per side: mean and 95% t-interval over seeds at every evaluation, and t
 under the curve (mean eval return over the evaluation points, trapezoidal in env steps) with
 its interval. Targets: purerl's mean at every point is at least Brax's lower bound, and its
 area at least Brax's. Beside them, whether the per-seed areas differ from Brax's beyond seed
-noise (Welch's t-test and the Mann-Whitney test, two-sided p). `--self-agreement` adds, for
-each side, how often the targets hold between random disjoint halves of its own seeds: what
-a trainer identical to that side would score against it.
+noise (Welch's t-test and the Mann-Whitney test, two-sided p), and whether they are the same
+within `--equivalence-margin` (default 20%) of Brax's mean area: two one-sided Welch tests
+(equivalence) and the lower one alone (no worse by more than the margin). `--self-agreement`
+adds, for each side, how often the targets and those tests pass between random disjoint
+halves of its own seeds: what a trainer identical to that side would score against it.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ MERGE_FREE = {
     "seed_list",
     "skip_purerl",
     "self_agreement",
+    "equivalence_margin",
 }
 REUSE_FREE = MERGE_FREE | {"variant", "skip_brax"}
 
@@ -223,6 +226,12 @@ def run_brax(args: argparse.Namespace) -> dict:
     return {"steps": steps, "returns": returns}
 
 
+# The default equivalence margin: a fifth of the anchor's mean area. Where the areas' standard
+# deviation is half their mean (spring inverted_pendulum at 1,024 x 10), the 90% interval of
+# the difference spans about +-22% of the mean at 30 seeds a side and +-15% at 60.
+EQUIVALENCE_MARGIN = 0.2
+
+
 def area_under_curve(steps: np.ndarray, returns: np.ndarray) -> np.ndarray:
     """Mean return over training per seed: trapezoidal area / step range. returns (seeds, k)."""
     widths = np.diff(steps)
@@ -249,18 +258,55 @@ def summarise(side: dict) -> dict:
     }
 
 
-def compare_areas(side: dict, brax: dict) -> dict:
-    """Whether a side's per-seed areas differ from Brax's beyond seed noise: Welch's t-test
-    (unequal variances) and the Mann-Whitney U test, both two-sided."""
+def compare_areas(side: dict, anchor: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """Whether a side's per-seed areas differ from the anchor's beyond seed noise (Welch's
+    t-test and the Mann-Whitney U test, both two-sided), and whether they are equivalent to
+    them within `margin` of the anchor's mean area (`equivalence`)."""
     from scipy import stats
 
-    ours, theirs = np.asarray(side["auc"]), np.asarray(brax["auc"])
+    ours, theirs = np.asarray(side["auc"]), np.asarray(anchor["auc"])
     welch = stats.ttest_ind(ours, theirs, equal_var=False)
     ranks = stats.mannwhitneyu(ours, theirs, alternative="two-sided")
     return {
         "welch_t": float(welch.statistic),
         "welch_p": float(welch.pvalue),
         "mann_whitney_p": float(ranks.pvalue),
+        **equivalence(ours, theirs, margin),
+    }
+
+
+def equivalence(ours: np.ndarray, theirs: np.ndarray, margin: float) -> dict:
+    """Two one-sided Welch tests (TOST) of the difference of mean areas against +-`margin`
+    times the anchor's mean area (its size), the anchor's mean taken as the fixed scale.
+
+    The sides are equivalent at 5% when both one-sided p values are below 0.05, that is when
+    the 90% interval of the difference lies inside the margin; the lower side alone is
+    non-inferiority (`noninferior`: no worse than the anchor by more than the margin). The
+    difference and its interval are also given as fractions of the anchor's mean area.
+    """
+    from scipy import stats
+
+    n, m = len(ours), len(theirs)
+    vo, vt = np.var(ours, ddof=1) / n, np.var(theirs, ddof=1) / m
+    se = float(np.sqrt(vo + vt))
+    diff = float(np.mean(ours) - np.mean(theirs))
+    scale = abs(float(np.mean(theirs)))
+    bound = margin * scale
+    if se == 0:  # every seed of each side has one area: the difference is exact
+        p_lower, p_upper, half = float(diff <= -bound), float(diff >= bound), 0.0
+    else:
+        df = (vo + vt) ** 2 / (vo**2 / (n - 1) + vt**2 / (m - 1))
+        p_lower = float(stats.t.sf((diff + bound) / se, df))  # H0: diff <= -bound
+        p_upper = float(stats.t.cdf((diff - bound) / se, df))  # H0: diff >= +bound
+        half = float(stats.t.ppf(0.95, df)) * se
+    return {
+        "margin": margin,
+        "difference": diff / scale,
+        "difference_90": [(diff - half) / scale, (diff + half) / scale],
+        "tost_p": max(p_lower, p_upper),
+        "noninferiority_p": p_lower,
+        "equivalent": max(p_lower, p_upper) < 0.05,
+        "noninferior": p_lower < 0.05,
     }
 
 
@@ -273,16 +319,25 @@ def meets_targets(side: dict, brax: dict) -> dict:
     }
 
 
-def self_agreement(side: dict, draws: int = 2000, seed: int = 0) -> dict:
+def targets_against(side: dict, anchor: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """The issue's targets for a summarised side against the anchor's, and the tests of
+    their areas (`meets_targets`, `compare_areas`)."""
+    return {**meets_targets(side, anchor), **compare_areas(side, anchor, margin)}
+
+
+def self_agreement(
+    side: dict, draws: int = 2000, seed: int = 0, margin: float = EQUIVALENCE_MARGIN
+) -> dict:
     """How often the targets hold between two disjoint halves of one side's seeds, split at
     random `draws` times: the chance that a trainer identical to this side, run on as many
-    seeds as a half, meets them against it."""
+    seeds as a half, meets them against it; and how often the areas' equivalence and
+    non-inferiority tests at `margin` pass (their power at that many seeds)."""
     returns = np.asarray(side["returns"], dtype=np.float64)
     half = len(returns) // 2
     if half < 2:
         raise ValueError("self_agreement needs at least 4 seeds (two halves with intervals)")
     rng = np.random.default_rng(seed)
-    met = np.zeros((draws, 2), dtype=bool)
+    met = np.zeros((draws, 4), dtype=bool)
     for draw in range(draws):
         order = rng.permutation(len(returns))
         a, b = (
@@ -290,13 +345,17 @@ def self_agreement(side: dict, draws: int = 2000, seed: int = 0) -> dict:
             for rows in (order[:half], order[half : 2 * half])
         )
         verdict = meets_targets(a, b)
-        met[draw] = verdict["points"], verdict["area"]
+        tests = equivalence(np.asarray(a["auc"]), np.asarray(b["auc"]), margin)
+        met[draw] = verdict["points"], verdict["area"], tests["equivalent"], tests["noninferior"]
     return {
         "seeds_per_half": half,
         "draws": draws,
         "points": float(met[:, 0].mean()),
         "area": float(met[:, 1].mean()),
-        "both": float(met.all(1).mean()),
+        "both": float(met[:, :2].all(1).mean()),
+        "margin": margin,
+        "equivalent": float(met[:, 2].mean()),
+        "noninferior": float(met[:, 3].mean()),
     }
 
 
@@ -326,11 +385,26 @@ def markdown(result: dict, anchor: str = "brax") -> str:
             f"area >= {whose}: {verdict['area']}; per-seed areas against {whose}: Welch's "
             f"p = {verdict['welch_p']:.2f}, Mann-Whitney p = {verdict['mann_whitney_p']:.2f}"
         )
+        if "margin" in verdict:
+            lo, hi = verdict["difference_90"]
+            lines.append(
+                f"  - area difference {verdict['difference']:+.1%} of {whose}, 90% interval "
+                f"[{lo:+.1%}, {hi:+.1%}]; within +-{verdict['margin']:.0%}: equivalent "
+                f"{verdict['equivalent']} (TOST p = {verdict['tost_p']:.2f}), no worse by more "
+                f"than {verdict['margin']:.0%}: {verdict['noninferior']} "
+                f"(p = {verdict['noninferiority_p']:.2f})"
+            )
     for name, agreement in result.get("self_agreement", {}).items():
         lines.append(
             f"- {name} against itself ({agreement['draws']} random splits into halves of "
             f"{agreement['seeds_per_half']} seeds): points target met "
             f"{agreement['points']:.0%}, area {agreement['area']:.0%}, both {agreement['both']:.0%}"
+            + (
+                f"; equivalent within +-{agreement['margin']:.0%} {agreement['equivalent']:.0%}, "
+                f"no worse by more {agreement['noninferior']:.0%}"
+                if "margin" in agreement
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -354,7 +428,26 @@ def settings_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--reward-scaling", type=float, default=10.0)
     p.add_argument("--clipping-epsilon", type=float, default=0.3)
     p.add_argument("--gae-lambda", type=float, default=0.95)
+    add_equivalence_margin(p)
     return p
+
+
+def margin_fraction(text: str) -> float:
+    """An --equivalence-margin: a fraction of the anchor's mean area, in (0, 1)."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction of the anchor's area in (0, 1)")
+    return value
+
+
+def add_equivalence_margin(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--equivalence-margin",
+        type=margin_fraction,
+        default=EQUIVALENCE_MARGIN,
+        help="report whether the areas are equivalent within this fraction of the anchor's "
+        "mean area (two one-sided Welch tests at 5%%)",
+    )
 
 
 def check_intervals(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -435,10 +528,13 @@ def main(argv=None) -> dict:
             raise SystemExit(f"evaluation steps differ: {[s['steps'] for s in sides.values()]}")
         for name, side in sides.items():
             if name != "brax":
-                targets[name] = {**meets_targets(side, brax), **compare_areas(side, brax)}
+                targets[name] = targets_against(side, brax, args.equivalence_margin)
     result = {"config": vars(args), "sides": sides, "targets": targets}
     if args.self_agreement:
-        result["self_agreement"] = {name: self_agreement(side) for name, side in sides.items()}
+        result["self_agreement"] = {
+            name: self_agreement(side, margin=args.equivalence_margin)
+            for name, side in sides.items()
+        }
     print(markdown(result) if targets else json.dumps(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,7 @@ def run_purejaxrl(args: argparse.Namespace) -> dict:
 
 
 # Settings that may differ from those of the earlier run that --reuse reports again.
-REUSE_FREE = {"variant", "reuse", "json", "purejaxrl_dir", "pythonpath"}
+REUSE_FREE = {"variant", "reuse", "json", "purejaxrl_dir", "pythonpath", "equivalence_margin"}
 
 
 def main(argv=None) -> dict:
@@ -106,6 +106,7 @@ def main(argv=None) -> dict:
         help="an earlier result JSON at the same settings: report its sides again instead of "
         "training them, beside this run's new --variant sides",
     )
+    curves.add_equivalence_margin(p)
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     if args.seeds < 2:
@@ -133,7 +134,7 @@ def main(argv=None) -> dict:
     sides = {name: curves.summarise(side) for name, side in sides.items()}
     anchor = sides["purejaxrl"]
     targets = {
-        name: {**curves.meets_targets(side, anchor), **curves.compare_areas(side, anchor)}
+        name: curves.targets_against(side, anchor, args.equivalence_margin)
         for name, side in sides.items()
         if name != "purejaxrl"
     }
