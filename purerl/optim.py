@@ -76,8 +76,7 @@ def raveled_groups(
 
     def back(flat_params: dict, flat_states: dict) -> tuple[dict, dict]:
         trees = {name: backs[name](flat_params[name], flat_states[name]) for name in backs}
-        return {name: tree[0] for name, tree in trees.items()}, {
-            name: tree[1] for name, tree in trees.items()
-        }
+        params = {name: tree for name, (tree, _) in trees.items()}
+        return params, {name: state for name, (_, state) in trees.items()}
 
     return flat, flat_states, unravel, back

@@ -224,9 +224,9 @@ def test_update_equals_gradient_steps_on_the_parameter_trees():
     update = jax.jit(agent.update)
     for key in jax.random.split(jax.random.PRNGKey(3)):
         state, metrics = update(state, trajectory, key)
-        # The trajectory is the buffer's newest 9 rows, field by field.
-        buffer = state.buffer
-        rows = (int(buffer.position) - 9 + np.arange(9)) % buffer.trajectory_id.shape[0]
+        # The trajectory is the buffer's newest rows, field by field.
+        buffer, steps = state.buffer, len(trajectory.reward)
+        rows = (int(buffer.position) - steps + np.arange(steps)) % buffer.trajectory_id.shape[0]
         for field, value in (
             ("obs", trajectory.obs),
             ("action", trajectory.policy),

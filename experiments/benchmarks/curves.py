@@ -386,26 +386,21 @@ def markdown(result: dict, anchor: str = "brax") -> str:
             f"area >= {whose}: {verdict['area']}; per-seed areas against {whose}: Welch's "
             f"p = {verdict['welch_p']:.2f}, Mann-Whitney p = {verdict['mann_whitney_p']:.2f}"
         )
-        if "margin" in verdict:
-            lo, hi = verdict["difference_90"]
-            lines.append(
-                f"  - area difference {verdict['difference']:+.1%} of {whose}, 90% interval "
-                f"[{lo:+.1%}, {hi:+.1%}]; within +-{verdict['margin']:.0%}: equivalent "
-                f"{verdict['equivalent']} (TOST p = {verdict['tost_p']:.2f}), no worse by more "
-                f"than {verdict['margin']:.0%}: {verdict['noninferior']} "
-                f"(p = {verdict['noninferiority_p']:.2f})"
-            )
+        lo, hi = verdict["difference_90"]
+        lines.append(
+            f"  - area difference {verdict['difference']:+.1%} of {whose}, 90% interval "
+            f"[{lo:+.1%}, {hi:+.1%}]; within +-{verdict['margin']:.0%}: equivalent "
+            f"{verdict['equivalent']} (TOST p = {verdict['tost_p']:.2f}), no worse by more "
+            f"than {verdict['margin']:.0%}: {verdict['noninferior']} "
+            f"(p = {verdict['noninferiority_p']:.2f})"
+        )
     for name, agreement in result.get("self_agreement", {}).items():
         lines.append(
             f"- {name} against itself ({agreement['draws']} random splits into halves of "
             f"{agreement['seeds_per_half']} seeds): points target met "
             f"{agreement['points']:.0%}, area {agreement['area']:.0%}, both {agreement['both']:.0%}"
-            + (
-                f"; equivalent within +-{agreement['margin']:.0%} {agreement['equivalent']:.0%}, "
-                f"no worse by more {agreement['noninferior']:.0%}"
-                if "margin" in agreement
-                else ""
-            )
+            f"; equivalent within +-{agreement['margin']:.0%} {agreement['equivalent']:.0%}, "
+            f"no worse by more than {agreement['margin']:.0%} {agreement['noninferior']:.0%}"
         )
     return "\n".join(lines)
 
