@@ -507,6 +507,90 @@ def test_brax_anchor_parses_the_commands_built_for_it():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_training_statistics_of_both_trainers_in_one_vocabulary():
+    """One of Brax's progress calls (its metric names, brax 0.14.2) through brax_anchor's
+    training_metrics and curves.brax_training, and purerl's train/ metrics through
+    purerl_training, by hand: Brax's entropy is its bonus / -entropy_cost and its v_loss
+    already carries the coefficient that purerl's loss/value does not."""
+    brax_call = {
+        "eval/episode_reward": 120.0,
+        "training/sps": 9000.0,
+        "training/walltime": 12.5,
+        "training/total_loss": 2.088,
+        "training/policy_loss": 0.1,
+        "training/v_loss": 2.0,
+        "training/entropy_loss": -0.012,
+        "training/kl_mean": 0.003,
+    }
+    check = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import brax_anchor\n"
+        "out = json.dumps(brax_anchor.training_metrics(json.loads(sys.argv[2])))\n"
+        "sys.stderr.write('RESULT' + out)\n"  # the anchor sends stdout to stderr
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(BENCHMARKS), json.dumps(brax_call)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    training = json.loads(done.stderr.rsplit("RESULT", 1)[1])
+    assert set(training) == {"total_loss", "policy_loss", "v_loss", "entropy_loss", "kl_mean"}
+    got = curves.brax_training(training, entropy_cost=0.01)
+    assert got == pytest.approx(
+        {"entropy": 1.2, "policy_loss": 0.1, "value_loss": 2.0, "total_loss": 2.088}
+    )
+    ours = {
+        "train/policy/entropy": np.array([1.2, 1.1]),
+        "train/loss/policy": np.array([0.1, 0.05]),
+        "train/loss/value": np.array([4.0, 3.0]),
+        "train/loss/total": np.array([2.088, 1.539]),
+        "train/policy/approx_kl": np.array([0.01, 0.02]),
+    }
+    expected = {
+        "entropy": [1.2, 1.1],
+        "policy_loss": [0.1, 0.05],
+        "value_loss": [2.0, 1.5],
+        "total_loss": [2.088, 1.539],
+    }
+    got = curves.purerl_training(ours, value_loss_coef=0.5)
+    assert set(got) == set(expected)
+    for name, values in expected.items():
+        assert got[name] == pytest.approx(values), name
+
+
+def test_training_statistics_are_compared_per_evaluation_and_merged(tmp_path):
+    """Means over seeds at each evaluation and the Mann-Whitney p of the per-seed values
+    (fully separated samples of 3: 2 / C(6, 3)); a merge appends the new seeds' statistics
+    after the earlier ones', and drops them when the earlier run has none."""
+    statistic = [[1.0, 5.0], [2.0, 6.0], [3.0, 7.0]]  # 3 seeds x 2 evaluations
+    ours = {"training": {n: statistic for n in curves.TRAINING_STATISTICS}}
+    theirs = {"training": {n: (np.array(statistic) + 10).tolist() for n in ours["training"]}}
+    compared = curves.compare_training(ours, theirs)
+    assert set(compared) == set(curves.TRAINING_STATISTICS)
+    for c in compared.values():
+        assert c["mean"] == pytest.approx([2.0, 6.0])
+        assert c["anchor_mean"] == pytest.approx([12.0, 16.0])
+        assert c["mann_whitney_p"] == pytest.approx([2 / 20, 2 / 20])
+    assert curves.compare_training({"steps": [0]}, theirs) == {}
+
+    write_earlier(tmp_path)
+    args = curves_args(tmp_path)
+    now = {
+        "steps": [0, 10],
+        "returns": [[3.0, 13.0], [4.0, 14.0]],
+        "training": {n: [[0.3], [0.4]] for n in curves.TRAINING_STATISTICS},
+    }
+    merged = merge_earlier(args.merge, args, {"purerl": now})
+    assert "training" not in merged["purerl"]  # the earlier run recorded none
+    earlier = json.loads((tmp_path / "earlier.json").read_text())
+    for side in earlier["sides"].values():
+        side["training"] = {n: [[0.0], [0.1], [0.2]] for n in curves.TRAINING_STATISTICS}
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+    merged = merge_earlier(args.merge, args, {"purerl": now})
+    for name in curves.TRAINING_STATISTICS:
+        assert merged["purerl"]["training"][name] == [[0.0], [0.1], [0.2], [0.3], [0.4]]
+
+
 class ScriptedCanary(timing.Timer):
     """A timer whose canary reads the given GFLOP/s in turn, so a slow machine can be staged."""
 

@@ -55,6 +55,9 @@ call, i.e. after two training epochs; so use ``--num-evals >= 4``).
 * ``clean_window``: false if no compile-free window of >= 1 epoch existed (then
   the last epoch alone is timed, compile included).
 * ``curve``: [env_steps, eval/episode_reward] at every progress_fn call.
+* ``training``: Brax's training metrics (losses, entropy bonus, KL, policy scale) at every
+  progress_fn call after step 0, without the ``training/`` prefix; each is the mean over
+  the epoch's training steps, and each step's over its epochs and minibatches.
 
 All incidental output (e.g. mujoco's "Failed to import warp" message, which
 goes to *stdout* at import time) is redirected to stderr; stdout carries only
@@ -165,6 +168,20 @@ def _compile_listener(event, duration, **kwargs):
 jax.monitoring.register_event_duration_secs_listener(_compile_listener)
 
 
+# Brax's timing entries among its training metrics: not statistics of the update.
+_TIMING = ("sps", "walltime")
+
+
+def training_metrics(metrics: dict) -> dict:
+    """The update's statistics among one progress call's metrics, unprefixed."""
+    prefix = "training/"
+    return {
+        name[len(prefix) :]: value
+        for name, value in metrics.items()
+        if name.startswith(prefix) and name[len(prefix) :] not in _TIMING
+    }
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     policy_sizes = hidden_sizes(args.policy_hidden_sizes or args.hidden_sizes)
@@ -256,6 +273,7 @@ def main(argv=None) -> dict:
         "train_only_env_steps_per_second": round(steps / train_only, 1) if train_only > 0 else None,
         "final_eval_return": ml.get("eval/episode_reward"),
         "curve": [[s, m.get("eval/episode_reward")] for _, s, m in calls],
+        "training": [training_metrics(m) for _, s, m in calls if s > 0],
         "timed_env_steps": steps,
         "warmup_env_steps": s1,
         "clean_window": clean,

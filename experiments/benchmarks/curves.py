@@ -26,6 +26,12 @@ within `--equivalence-margin` (default 20%) of Brax's mean area: two one-sided W
 (equivalence) and the lower one alone (no worse by more than the margin). `--self-agreement`
 adds, for each side, how often the targets and those tests pass between random disjoint
 halves of its own seeds: what a trainer identical to that side would score against it.
+
+Also recorded, per seed and evaluation: the update's statistics both trainers report
+(`TRAINING_STATISTICS`: entropy, policy, value and total loss, each averaged over the
+interval's minibatch steps), compared with Brax's by their means and a Mann-Whitney test at
+every evaluation. With `--num-evals` equal to the number of iterations they are per
+iteration: how the two updates evolve, seed for seed, where returns are too noisy to tell.
 """
 
 from __future__ import annotations
@@ -134,8 +140,9 @@ def reuse_earlier(path: str, args: argparse.Namespace) -> dict:
     earlier_seeds = recorded_seeds(earlier)
     if earlier_seeds != args.seed_list:
         raise SystemExit(f"--reuse {path}: its seeds {earlier_seeds} are not {args.seed_list}")
+    kept = ("steps", "returns", "training")
     return {
-        name: {"steps": s["steps"], "returns": s["returns"]} for name, s in earlier["sides"].items()
+        name: {k: side[k] for k in kept if k in side} for name, side in earlier["sides"].items()
     }
 
 
@@ -154,11 +161,62 @@ def merge_earlier(path: str, args: argparse.Namespace, sides: dict) -> dict:
         if old["steps"] != side["steps"]:
             raise SystemExit(f"--merge {path}: evaluation steps differ for {name}")
         merged[name] = {"steps": side["steps"], "returns": old["returns"] + side["returns"]}
+        if "training" in old and "training" in side:
+            merged[name]["training"] = {
+                n: old["training"][n] + side["training"][n] for n in TRAINING_STATISTICS
+            }
+        elif "training" in side:
+            print(
+                f"--merge {path}: the earlier run has no training statistics for {name}; "
+                "the merged side reports none",
+                file=sys.stderr,
+            )
     return merged
 
 
+# The update's statistics both trainers report, in one vocabulary. Each is the mean over an
+# evaluation interval's iterations of the mean over their epochs and minibatches; the value
+# loss is the loss's term (its coefficient applied), the entropy the policy's estimate (one
+# sample of the tanh correction, as both trainers estimate it). Brax's KL is the exact KL of
+# the Gaussians and purerl's the sampled estimator of the log-ratios, so neither is here.
+TRAINING_STATISTICS = ("entropy", "policy_loss", "value_loss", "total_loss")
+
+
+def brax_training(metrics: dict, entropy_cost: float) -> dict:
+    """Brax's training metrics (brax_anchor's "training" entries) in the shared vocabulary.
+    Brax reports the entropy as its bonus, -entropy_cost x entropy; its v_loss already carries
+    vf_coefficient."""
+    entropy = -metrics["entropy_loss"] / entropy_cost if entropy_cost else float("nan")
+    return {
+        "entropy": entropy,
+        "policy_loss": metrics["policy_loss"],
+        "value_loss": metrics["v_loss"],
+        "total_loss": metrics["total_loss"],
+    }
+
+
+def purerl_training(metrics: dict, value_loss_coef: float) -> dict:
+    """purerl's `train/` metrics, stacked over evaluations, in the shared vocabulary: lists
+    over the evaluations after step 0."""
+    values = {
+        "entropy": np.asarray(metrics["train/policy/entropy"]),
+        "policy_loss": np.asarray(metrics["train/loss/policy"]),
+        "value_loss": value_loss_coef * np.asarray(metrics["train/loss/value"]),
+        "total_loss": np.asarray(metrics["train/loss/total"]),
+    }
+    return {name: [float(v) for v in value] for name, value in values.items()}
+
+
+def append_training(training: dict, per_eval: dict) -> None:
+    """Adds one seed's statistics ({name: [per eval]}) to a side's {name: [[per eval] per
+    seed]}."""
+    for name in TRAINING_STATISTICS:
+        training.setdefault(name, []).append(per_eval[name])
+
+
 def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
-    """{"steps": [...], "returns": [[per eval] per seed]}, the untrained policy at step 0."""
+    """{"steps": [...], "returns": [[per eval] per seed], "training": {statistic: [[per eval
+    after step 0] per seed]}}, the untrained policy at step 0."""
     import jax
 
     from purerl import Trainer, validate
@@ -166,7 +224,7 @@ def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
     config = validate(purerl_config(args, overrides))
     trainer = Trainer(config)
     train, evaluate = jax.jit(trainer.train), jax.jit(trainer.evaluate)
-    returns = []
+    returns, training = [], {}
     for seed in seeds(args):
         key = jax.random.PRNGKey(seed)
         _, initial = evaluate(trainer.init(key))
@@ -174,13 +232,15 @@ def run_purerl(args: argparse.Namespace, overrides: dict) -> dict:
         curve = [float(initial["eval/episode_return"])]
         curve += [float(r) for r in metrics["eval/episode_return"]]
         returns.append(curve)
+        append_training(training, purerl_training(metrics, config.agent.value_loss_coef))
         print(
             f"[purerl {overrides or 'brax'}] seed {seed}: {np.round(curve, 1).tolist()}",
             file=sys.stderr,
             flush=True,
         )
     interval = config.train.iterations_per_eval * config.train.steps_per_iteration
-    return {"steps": [k * interval for k in range(args.num_evals + 1)], "returns": returns}
+    steps = [k * interval for k in range(args.num_evals + 1)]
+    return {"steps": steps, "returns": returns, "training": training}
 
 
 def brax_command(args: argparse.Namespace, python: str, seed: int) -> list[str]:
@@ -211,19 +271,21 @@ def run_brax(args: argparse.Namespace) -> dict:
     from experiments.benchmarks.anchor_venv import ensure_anchor_venv
 
     python = ensure_anchor_venv()
-    returns, steps = [], None
+    returns, training, steps = [], {}, None
     for seed in seeds(args):
         command = brax_command(args, python, seed)
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"Brax's trainer failed:\n{done.stderr[-3000:]}")
-        curve = anchors.result(done.stdout)["curve"]
-        steps = [int(s) for s, _ in curve]
-        returns.append([float(r) for _, r in curve])
+        result = anchors.result(done.stdout)
+        steps = [int(s) for s, _ in result["curve"]]
+        returns.append([float(r) for _, r in result["curve"]])
+        per_eval = [brax_training(m, args.entropy_cost) for m in result["training"]]
+        append_training(training, {n: [m[n] for m in per_eval] for n in TRAINING_STATISTICS})
         print(
             f"[brax] seed {seed}: {np.round(returns[-1], 1).tolist()}", file=sys.stderr, flush=True
         )
-    return {"steps": steps, "returns": returns}
+    return {"steps": steps, "returns": returns, "training": training}
 
 
 # The default equivalence margin: a fifth of the anchor's mean area. On spring
@@ -326,6 +388,25 @@ def targets_against(side: dict, anchor: dict, margin: float = EQUIVALENCE_MARGIN
     return {**meets_targets(side, anchor), **compare_areas(side, anchor, margin)}
 
 
+def compare_training(side: dict, anchor: dict) -> dict:
+    """Each training statistic at every evaluation after step 0: both sides' means over
+    seeds and the two-sided Mann-Whitney p of their per-seed values; {} unless both sides
+    recorded them."""
+    from scipy import stats
+
+    if "training" not in side or "training" not in anchor:
+        return {}
+    compared = {}
+    for name in TRAINING_STATISTICS:
+        ours, theirs = (np.asarray(s["training"][name], np.float64) for s in (side, anchor))
+        compared[name] = {
+            "mean": ours.mean(0).tolist(),
+            "anchor_mean": theirs.mean(0).tolist(),
+            "mann_whitney_p": stats.mannwhitneyu(ours, theirs, axis=0).pvalue.tolist(),
+        }
+    return compared
+
+
 def self_agreement(
     side: dict, draws: int = 2000, seed: int = 0, margin: float = EQUIVALENCE_MARGIN
 ) -> dict:
@@ -394,6 +475,19 @@ def markdown(result: dict, anchor: str = "brax") -> str:
             f"than {verdict['margin']:.0%}: {verdict['noninferior']} "
             f"(p = {verdict['noninferiority_p']:.2f})"
         )
+    steps = sides[anchor]["steps"][1:]
+    for name, compared in result.get("training", {}).items():
+        if not compared:
+            continue
+        lines += ["", f"Training statistics, {whose} / {name} (Mann-Whitney p):", ""]
+        lines.append("| env steps | " + " | ".join(compared) + " |")
+        lines.append("|---:|" + "---:|" * len(compared))
+        for i, step in enumerate(steps):
+            cells = [
+                f"{c['anchor_mean'][i]:.4g} / {c['mean'][i]:.4g} ({c['mann_whitney_p'][i]:.2f})"
+                for c in compared.values()
+            ]
+            lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
     for name, agreement in result.get("self_agreement", {}).items():
         lines.append(
             f"- {name} against itself ({agreement['draws']} random splits into halves of "
@@ -517,7 +611,7 @@ def main(argv=None) -> dict:
     if args.merge:
         sides = merge_earlier(args.merge, args, sides)
     sides = {name: summarise(side) for name, side in sides.items()}
-    targets = {}
+    targets, training = {}, {}
     if "brax" in sides:
         brax = sides["brax"]
         if any(s["steps"] != brax["steps"] for s in sides.values()):
@@ -525,7 +619,8 @@ def main(argv=None) -> dict:
         for name, side in sides.items():
             if name != "brax":
                 targets[name] = targets_against(side, brax, args.equivalence_margin)
-    result = {"config": vars(args), "sides": sides, "targets": targets}
+                training[name] = compare_training(side, brax)
+    result = {"config": vars(args), "sides": sides, "targets": targets, "training": training}
     if args.self_agreement:
         result["self_agreement"] = {
             name: self_agreement(side, margin=args.equivalence_margin)
