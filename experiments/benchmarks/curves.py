@@ -270,7 +270,7 @@ def brax_command(args: argparse.Namespace, python: str, seed: int) -> list[str]:
 def run_brax(args: argparse.Namespace) -> dict:
     from experiments.benchmarks.anchor_venv import ensure_anchor_venv
 
-    python = ensure_anchor_venv()
+    python = args.brax_python or ensure_anchor_venv()
     returns, training, steps = [], {}, None
     for seed in seeds(args):
         command = brax_command(args, python, seed)
@@ -568,6 +568,11 @@ def main(argv=None) -> dict:
         "instead of training them, beside this run's new --variant sides",
     )
     p.add_argument("--skip-brax", action="store_true", help="purerl sides only")
+    p.add_argument(
+        "--brax-python",
+        help="the python that runs Brax's trainer (default: the anchor venv's, jax 0.8); "
+        "purerl's own runs it on purerl's jax, through the anchor's device_put_replicated shim",
+    )
     p.add_argument(
         "--skip-purerl",
         action="store_true",
