@@ -1,7 +1,7 @@
 """Brax anchor for the PPO benchmark: run Brax's *own* PPO trainer, print one JSON line.
 
-This script is standalone: it imports only brax, jax, the standard library and its sibling
-``args`` (standard library only), and runs in the separate venv made by
+This script is standalone: it imports only brax, jax, the standard library and its siblings
+``args`` (standard library only) and ``replicated_shim``, and runs in the separate venv made by
 ``experiments/benchmarks/anchor_venv.py``
 (``jax==0.8.0 jaxlib==0.8.0 brax==0.14.2``; brax 0.14.2's PPO trainer calls
 ``jax.device_put_replicated``, which is gone in jax 0.10).  Example::
@@ -88,6 +88,7 @@ os.chdir(tempfile.gettempdir())
 
 import jax  # noqa: E402
 import jax.monitoring  # noqa: E402
+import replicated_shim  # noqa: E402  (a sibling)
 from args import add_geometry, hidden_sizes  # noqa: E402  (a sibling: this runs as a script)
 from brax import envs  # noqa: E402
 from brax.training.agents.ppo import networks as ppo_networks  # noqa: E402
@@ -138,26 +139,8 @@ _SIGNIFICANT_COMPILE_S = 0.05
 _compiles: list[tuple[float, float]] = []  # (perf_counter at end, duration s)
 
 
-def _device_put_replicated(tree, devices):
-    """What jax < 0.10's ``jax.device_put_replicated`` did, for Brax's trainer on newer jax.
-
-    Used only where no older jax can be installed (the GPU machine: a separate venv with
-    jaxlib 0.8 and its CUDA plugins does not fit there); the result carries a leading axis of
-    len(devices), one copy per device, as pmap expects. The report names it (``jax_shim``).
-    """
-    mesh = jax.sharding.Mesh(list(devices), ("devices",))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
-
-    def put(leaf):
-        stacked = jax.numpy.stack([jax.numpy.asarray(leaf)] * len(devices))
-        return jax.device_put(stacked, sharding)
-
-    return jax.tree.map(put, tree)
-
-
-JAX_SHIM = not hasattr(jax, "device_put_replicated")
-if JAX_SHIM:
-    jax.device_put_replicated = _device_put_replicated
+# Brax's trainer on jax >= 0.10 (the GPU machine); the report names it (``jax_shim``).
+JAX_SHIM = replicated_shim.install()
 
 
 def _compile_listener(event, duration, **kwargs):

@@ -18,6 +18,10 @@ step 0 and after every interval), and at every evaluation the largest relative d
 between the two sides' parameters (policy and value, each leaf's norm of the difference over
 its norm).
 
+`brax_trainer_run` drives the same pieces with the keys Brax's trainer itself draws for a
+seed (`brax_iteration_keys`), so they can be checked against `ppo.train` run by run
+(tests/test_ppo_options.py); `BraxPieces.step` gives them purerl's (`purerl_iteration_keys`).
+
 Brax's pieces run in this environment: brax is one of purerl's dependencies.
 """
 
@@ -61,6 +65,57 @@ class BraxState(NamedTuple):
     adam: Any
     normalizer: Any  # brax's RunningStatisticsState
     env: Any  # the training wrappers' batched state
+
+
+class IterationKeys(NamedTuple):
+    """Every key one training step uses: each step's actions (T,), each epoch's shuffle (E,)
+    and each minibatch's loss, which draws the entropy's sample (E, M)."""
+
+    actions: Any
+    shuffles: Any
+    losses: Any
+
+
+def purerl_iteration_keys(key, config) -> IterationKeys:
+    """The keys purerl's `Trainer.iteration` and `PPOAgent.update` split from `state.key`."""
+    import jax
+
+    agent = config.agent
+    _, collect_key, update_key = jax.random.split(key, 3)
+    epochs = jax.random.split(update_key, agent.num_epochs)
+    shuffles, losses = jax.vmap(jax.random.split, out_axes=1)(epochs)
+    return IterationKeys(
+        jax.random.split(collect_key, config.train.unroll_length),
+        shuffles,
+        jax.vmap(lambda k: jax.random.split(k, agent.num_minibatches))(losses),
+    )
+
+
+def brax_iteration_keys(key, config) -> IterationKeys:
+    """The keys Brax's trainer (brax 0.14.2, `training_step`) draws from its training step's
+    key: `acting.generate_unroll` and `sgd_step` each split a key carried from step to step."""
+    import jax
+
+    def chain(key, length, width, carried):
+        """`length` splits into `width` keys, each of the key the previous one carried on
+        (its index `carried`): the other keys of each split, (length, width - 1)."""
+
+        def draw(carry, _):
+            keys = jax.random.split(carry, width)
+            return keys[carried], jax.numpy.delete(keys, carried, axis=0)
+
+        return jax.lax.scan(draw, key, None, length=length)[1]
+
+    agent = config.agent
+    key_sgd, key_generate_unroll, _ = jax.random.split(key, 3)
+    first = jax.random.split(key_generate_unroll)[0]  # training_step's f, one unroll
+    # generate_unroll: `current_key, next_key = split(current_key)`, acting on current_key.
+    actions = chain(first, config.train.unroll_length, 2, carried=1)[:, 0]
+    # sgd_step: `key, key_perm, key_grad = split(key, 3)`; minibatch_step: `key, key_loss =
+    # split(key)`, from key_grad.
+    epochs = chain(key_sgd, agent.num_epochs, 3, carried=0)
+    losses = jax.vmap(lambda k: chain(k, agent.num_minibatches, 2, carried=0)[:, 0])(epochs[:, 1])
+    return IterationKeys(actions, epochs[:, 0], losses)
 
 
 # purerl's settings that are Brax's algorithm, which the rebuilt step below implements.
@@ -145,6 +200,11 @@ class BraxPieces:
         """One training step of Brax's algorithm on the key purerl's `Trainer.iteration`
         takes (its `state.key`), split as purerl splits it: (new state, the batch collected,
         environment-major)."""
+        return self.step_on(state, purerl_iteration_keys(key, self.trainer.config))
+
+    def step_on(self, state: BraxState, keys: IterationKeys):
+        """One training step of Brax's algorithm on the given keys: (new state, the batch
+        collected, environment-major)."""
         import jax
         import jax.numpy as jnp
         import optax
@@ -155,7 +215,6 @@ class BraxPieces:
 
         agent, train = self.trainer.config.agent, self.trainer.config.train
         env, networks, adam = self.env, self.networks, self.adam
-        _, collect_key, update_key = jax.random.split(key, 3)  # Trainer.iteration's
         policy = brax_networks.make_inference_fn(networks)(
             (state.normalizer, state.params.policy, state.params.value)
         )
@@ -163,8 +222,7 @@ class BraxPieces:
         def act(env_state, step_key):
             return acting.actor_step(env, env_state, policy, step_key, extra_fields=("truncation",))
 
-        steps = jax.random.split(collect_key, train.unroll_length)
-        env_state, data = jax.lax.scan(act, state.env, steps)
+        env_state, data = jax.lax.scan(act, state.env, keys.actions)
         data = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), data)
         normalizer = running_statistics.update(state.normalizer, data.observation)
 
@@ -186,8 +244,8 @@ class BraxPieces:
 
         minibatches = agent.num_minibatches
 
-        def epoch(carry, epoch_key):  # PPOAgent.update's keys
-            shuffle_key, loss_key = jax.random.split(epoch_key)
+        def epoch(carry, keys):
+            shuffle_key, loss_keys = keys
             rows = jax.random.permutation(shuffle_key, train.num_envs).reshape(minibatches, -1)
 
             def minibatch_step(carry, rows_and_key):
@@ -198,11 +256,11 @@ class BraxPieces:
                 updates, adam_state = adam.update(grads, adam_state, params)
                 return (optax.apply_updates(params, updates), adam_state), None
 
-            keys = jax.random.split(loss_key, minibatches)
-            return jax.lax.scan(minibatch_step, carry, (rows, keys))[0], None
+            return jax.lax.scan(minibatch_step, carry, (rows, loss_keys))[0], None
 
-        epochs = jax.random.split(update_key, agent.num_epochs)
-        (params, adam_state), _ = jax.lax.scan(epoch, (state.params, state.adam), epochs)
+        (params, adam_state), _ = jax.lax.scan(
+            epoch, (state.params, state.adam), (keys.shuffles, keys.losses)
+        )
         return BraxState(params, adam_state, normalizer, env_state), data
 
     def evaluator(self, key):
@@ -224,6 +282,58 @@ class BraxPieces:
             action_repeat=1,
             key=key,
         )
+
+
+def brax_trainer_run(pieces: BraxPieces, seed: int) -> tuple[list[float], Any]:
+    """Brax's pieces on the keys Brax's trainer (brax 0.14.2's `ppo.train`, one process, one
+    device) draws for `seed`: its networks, environments, training steps and evaluations, at
+    the trainer's settings (an evaluation at step 0 and after each of num_evals intervals).
+    Returns the evaluation returns and the final (normaliser, policy, value) parameters,
+    which `ppo.train` returns too. If the pieces are Brax's trainer, both coincide with it."""
+    import jax
+    from brax.training.acme import running_statistics
+    from brax.training.agents.ppo import losses as brax_losses
+
+    config, networks = pieces.trainer.config, pieces.networks
+    key = jax.random.PRNGKey(seed)
+    global_key, local_key = jax.random.split(key)
+    local_key = jax.random.fold_in(local_key, 0)  # process 0
+    local_key, key_env, eval_key = jax.random.split(local_key, 3)
+    key_policy, key_value = jax.random.split(global_key)
+    params = brax_losses.PPONetworkParams(
+        networks.policy_network.init(key_policy), networks.value_network.init(key_value)
+    )
+    state = BraxState(
+        params,
+        pieces.adam.init(params),
+        running_statistics.init_state(jax.numpy.zeros(pieces.trainer.spec.observation_size)),
+        pieces.env.reset(jax.random.split(key_env, config.train.num_envs)),
+    )
+
+    @jax.jit
+    def training_epoch(state, key):  # training_epoch: scan of training_step
+        def training_step(carry, _):
+            state, key = carry
+            new_key = jax.random.split(key, 3)[2]
+            state, _ = pieces.step_on(state, brax_iteration_keys(key, config))
+            return (state, new_key), None
+
+        steps = config.train.iterations_per_eval
+        (state, _), _ = jax.lax.scan(training_step, (state, key), None, length=steps)
+        return state
+
+    evaluator = pieces.evaluator(eval_key)
+
+    def evaluate(state):
+        params = (state.normalizer, state.params.policy, state.params.value)
+        return float(evaluator.run_evaluation(params, {})["eval/episode_reward"])
+
+    curve = [evaluate(state)]
+    for _ in range(config.train.num_evals):
+        epoch_key, local_key = jax.random.split(local_key)
+        state = training_epoch(state, jax.random.split(epoch_key, 1)[0])  # one device
+        curve.append(evaluate(state))
+    return curve, (state.normalizer, state.params.policy, state.params.value)
 
 
 def relative_distance(ours, theirs) -> float:
