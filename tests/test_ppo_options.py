@@ -512,29 +512,27 @@ def brax_normalizer_of(statistics):
     )
 
 
-@pytest.fixture(scope="module")
-def brax_mode():
-    """purerl's Brax mode with Brax's reset, on 64 spring inverted pendulums with small
-    networks: the trainer, its initial state for seed 0 and the state after one iteration
-    (compiled with XLA's default code, as the Brax side it is compared with)."""
-    from tests.compiling import OPTIMISED
-
-    num_envs, steps = 64, 10
-    config = Config(
+def brax_mode_config(
+    num_envs, iterations, num_evals, num_eval_envs, num_minibatches=8, num_epochs=4
+) -> Config:
+    """purerl's Brax mode with Brax's reset on spring inverted pendulums, unroll 10, Brax's
+    hyperparameters and small networks (32x2 policy, 64x2 value): `iterations` in all."""
+    steps = 10
+    return Config(
         EnvConfig(
             "inverted_pendulum", backend="spring", episode_length=1000, reset_to_first_state=True
         ),
         TrainConfig(
             num_envs=num_envs,
             unroll_length=steps,
-            total_env_steps=num_envs * steps,
-            num_evals=1,
-            num_eval_envs=128,
+            total_env_steps=iterations * num_envs * steps,
+            num_evals=num_evals,
+            num_eval_envs=num_eval_envs,
         ),
         PPOConfig(
             **BRAX_ALGORITHM,
-            num_minibatches=8,
-            num_epochs=4,
+            num_minibatches=num_minibatches,
+            num_epochs=num_epochs,
             learning_rate=3e-4,
             entropy_coef=1e-2,
             discount=0.97,
@@ -545,6 +543,16 @@ def brax_mode():
             value_hidden_sizes=(64,) * 2,
         ),
     )
+
+
+@pytest.fixture(scope="module")
+def brax_mode():
+    """purerl's Brax mode with Brax's reset, on 64 spring inverted pendulums with small
+    networks: the trainer, its initial state for seed 0 and the state after one iteration
+    (compiled with XLA's default code, as the Brax side it is compared with)."""
+    from tests.compiling import OPTIMISED
+
+    config = brax_mode_config(num_envs=64, iterations=1, num_evals=1, num_eval_envs=128)
     trainer = Trainer(config)
     start = trainer.init(jax.random.PRNGKey(0))
     return trainer, start, jax.jit(trainer.iteration, compiler_options=OPTIMISED)(start)[0]
@@ -636,43 +644,20 @@ def test_brax_pieces_on_brax_keys_are_brax_trainer(monkeypatch):
     if not hasattr(jax, "device_put_replicated"):  # jax >= 0.10, as in purerl's environment
         shim = replicated_shim.device_put_replicated
         monkeypatch.setattr(jax, "device_put_replicated", shim, raising=False)
-    num_envs, steps, sizes = 32, 10, {"policy": (32, 32), "value": (64, 64)}
-    config = Config(
-        EnvConfig(
-            "inverted_pendulum", backend="spring", episode_length=1000, reset_to_first_state=True
-        ),
-        TrainConfig(
-            num_envs=num_envs,
-            unroll_length=steps,
-            total_env_steps=4 * num_envs * steps,
-            num_evals=2,
-            num_eval_envs=16,
-        ),
-        PPOConfig(
-            **BRAX_ALGORITHM,
-            num_minibatches=4,
-            num_epochs=2,
-            learning_rate=3e-4,
-            entropy_coef=1e-2,
-            discount=0.97,
-            clip_epsilon=0.3,
-            reward_scale=10.0,
-            bootstrap_on_timeout=False,
-            policy_hidden_sizes=sizes["policy"],
-            value_hidden_sizes=sizes["value"],
-        ),
+    config = brax_mode_config(
+        num_envs=32, iterations=4, num_evals=2, num_eval_envs=16, num_minibatches=4, num_epochs=2
     )
+    train, agent = config.train, config.agent
     seed = 3
     curve, params = brax_trainer_run(BraxPieces(Trainer(config)), seed)
     calls = []
-    agent = config.agent
     _, theirs, _ = brax_ppo.train(
         environment=brax_envs.get_environment("inverted_pendulum", backend="spring"),
-        num_timesteps=config.train.total_env_steps,
-        episode_length=1000,
-        num_envs=num_envs,
-        unroll_length=steps,
-        batch_size=num_envs // agent.num_minibatches,
+        num_timesteps=train.total_env_steps,
+        episode_length=config.env.episode_length,
+        num_envs=train.num_envs,
+        unroll_length=train.unroll_length,
+        batch_size=train.num_envs // agent.num_minibatches,
         num_minibatches=agent.num_minibatches,
         num_updates_per_batch=agent.num_epochs,
         learning_rate=agent.learning_rate,
@@ -685,11 +670,11 @@ def test_brax_pieces_on_brax_keys_are_brax_trainer(monkeypatch):
         normalize_observations=True,
         network_factory=functools.partial(
             brax_networks.make_ppo_networks,
-            policy_hidden_layer_sizes=sizes["policy"],
-            value_hidden_layer_sizes=sizes["value"],
+            policy_hidden_layer_sizes=agent.policy_hidden_sizes,
+            value_hidden_layer_sizes=agent.value_hidden_sizes,
         ),
-        num_evals=config.train.num_evals + 1,
-        num_eval_envs=config.train.num_eval_envs,
+        num_evals=train.num_evals + 1,
+        num_eval_envs=train.num_eval_envs,
         seed=seed,
         progress_fn=lambda step, metrics: calls.append(float(metrics["eval/episode_reward"])),
     )
