@@ -572,6 +572,13 @@ def test_training_statistics_are_compared_per_evaluation_and_merged(tmp_path):
         assert c["anchor_mean"] == pytest.approx([12.0, 16.0])
         assert c["mann_whitney_p"] == pytest.approx([2 / 20, 2 / 20])
     assert curves.compare_training({"steps": [0]}, theirs) == {}
+    sides = {
+        name: curves.summarise({"steps": [0, 10, 20], "returns": [[1.0, 2.0, 3.0]] * 3, **side})
+        for name, side in (("brax", theirs), ("purerl", ours))
+    }
+    report = curves.markdown({"sides": sides, "targets": {}, "training": {"purerl": compared}})
+    assert "Training statistics, Brax's / purerl" in report
+    assert "| 20 | 16 / 6 (0.10) | 16 / 6 (0.10) | 16 / 6 (0.10) | 16 / 6 (0.10) |" in report
 
     write_earlier(tmp_path)
     args = curves_args(tmp_path)
