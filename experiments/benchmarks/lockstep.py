@@ -263,6 +263,34 @@ class BraxPieces:
         )
         return BraxState(params, adam_state, normalizer, env_state), data
 
+    @functools.cached_property
+    def training_epoch(self):
+        """Brax's `training_epoch` on its own keys, jitted: iterations_per_eval training steps,
+        each splitting its key as `training_step` does; (state, key) -> state."""
+        import jax
+
+        config = self.trainer.config
+
+        def training_step(carry, _):
+            state, key = carry
+            new_key = jax.random.split(key, 3)[2]
+            state, _ = self.step_on(state, brax_iteration_keys(key, config))
+            return (state, new_key), None
+
+        def epoch(state, key):
+            steps = config.train.iterations_per_eval
+            (state, _), _ = jax.lax.scan(training_step, (state, key), None, length=steps)
+            return state
+
+        return jax.jit(epoch)
+
+    @functools.cached_property
+    def trainer_evaluator(self):
+        """One Evaluator for `brax_trainer_run`, whose key each run replaces."""
+        import jax
+
+        return self.evaluator(jax.random.PRNGKey(0))
+
     def evaluator(self, key):
         """brax.training's Evaluator (what Brax's trainer reports) at the trainer's evaluation
         settings: its number of episodes, and the policy's mode unless deterministic_eval is
@@ -310,19 +338,10 @@ def brax_trainer_run(pieces: BraxPieces, seed: int) -> tuple[list[float], Any]:
         pieces.env.reset(jax.random.split(key_env, config.train.num_envs)),
     )
 
-    @jax.jit
-    def training_epoch(state, key):  # training_epoch: scan of training_step
-        def training_step(carry, _):
-            state, key = carry
-            new_key = jax.random.split(key, 3)[2]
-            state, _ = pieces.step_on(state, brax_iteration_keys(key, config))
-            return (state, new_key), None
-
-        steps = config.train.iterations_per_eval
-        (state, _), _ = jax.lax.scan(training_step, (state, key), None, length=steps)
-        return state
-
-    evaluator = pieces.evaluator(eval_key)
+    # Compiled once per pieces, and the one Evaluator given this seed's key, so that a loop
+    # over seeds compiles nothing after its first.
+    evaluator = pieces.trainer_evaluator
+    evaluator._key = eval_key
 
     def evaluate(state):
         params = (state.normalizer, state.params.policy, state.params.value)
@@ -331,7 +350,7 @@ def brax_trainer_run(pieces: BraxPieces, seed: int) -> tuple[list[float], Any]:
     curve = [evaluate(state)]
     for _ in range(config.train.num_evals):
         epoch_key, local_key = jax.random.split(local_key)
-        state = training_epoch(state, jax.random.split(epoch_key, 1)[0])  # one device
+        state = pieces.training_epoch(state, jax.random.split(epoch_key, 1)[0])  # one device
         curve.append(evaluate(state))
     return curve, (state.normalizer, state.params.policy, state.params.value)
 
